@@ -1,0 +1,41 @@
+# vqtap: the two commands a user types are `make demo` and `make test`.
+# Both install the Debian packages they need (as root) or print the apt-get line to run.
+
+SWIFT      ?= swift
+BUILD_DEBS := libpcap-dev libncurses-dev pkg-config
+TEST_DEBS  := $(BUILD_DEBS) mandoc
+VQTAP      := .build/release/vqtap
+
+.PHONY: all deps test-deps build release demo test lint man-lint bench clean
+
+all: build
+
+deps:
+	@scripts/ensure-debs $(BUILD_DEBS)
+
+test-deps:
+	@scripts/ensure-debs $(TEST_DEBS)
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# The main job. Until the live view lands it decodes every sample in samples/decode.
+demo: release
+	@scripts/decode-samples $(VQTAP)
+
+test: test-deps lint man-lint
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+lint:
+	@scripts/lint-sources
+
+man-lint: test-deps
+	@out=$$(mandoc -Tlint -W warning man/*.[0-9] 2>&1); \
+	if [ -n "$$out" ]; then echo "$$out"; echo "man: mandoc -Tlint reported the above" >&2; exit 1; fi
+
+clean:
+	rm -rf .build

@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+// vqtap: packet capture and protocol analyzer for virtqueue traffic.
+// Module layout and the one-way dependency rule: see DESIGN.md ("Modules").
+import PackageDescription
+
+let package = Package(
+    name: "vqtap",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vqtap", targets: ["vqtap"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries, from Debian's -dev packages (the Makefile installs them).
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap",
+                       providers: [.apt(["libpcap-dev"])]),
+        .systemLibrary(name: "CNcurses", pkgConfig: "ncursesw",
+                       providers: [.apt(["libncurses-dev"])]),
+
+        // Bounded byte access and the field tree every decoder fills.
+        .target(name: "VQWire"),
+        // Split virtqueue layout, descriptor chain walker, guest memory, device layout.
+        .target(name: "VirtioRing", dependencies: ["VQWire"]),
+        // virtio-scsi messages and SCSI (CDB, sense, status, code tables).
+        .target(name: "VirtioSCSI", dependencies: ["VQWire"]),
+        // Sinks: text (tcpdump-like tiers) and JSON lines renderers of field trees.
+        .target(name: "VQOutput", dependencies: ["VQWire"]),
+
+        .executableTarget(
+            name: "vqtap",
+            dependencies: [
+                "VQWire", "VirtioRing", "VirtioSCSI", "VQOutput", "CPcap", "CNcurses",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "VQWireTests", dependencies: ["VQWire"]),
+        .testTarget(name: "VirtioRingTests", dependencies: ["VirtioRing", "VQWire"]),
+        .testTarget(name: "VirtioSCSITests", dependencies: ["VirtioSCSI", "VQWire", "VQOutput"]),
+        .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQWire"]),
+        .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
