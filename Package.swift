@@ -23,8 +23,10 @@ let package = Package(
         .target(name: "VQWire"),
         // Split virtqueue layout, descriptor chain walker, guest memory, device layout.
         .target(name: "VirtioRing", dependencies: ["VQWire"]),
+        // The capture record: header + chain snapshot, the unit of every capture.
+        .target(name: "VQRecord", dependencies: ["VQWire"]),
         // virtio-scsi messages and SCSI (CDB, sense, status, code tables).
-        .target(name: "VirtioSCSI", dependencies: ["VQWire"]),
+        .target(name: "VirtioSCSI", dependencies: ["VQWire", "VQRecord"]),
         // Sinks: text (tcpdump-like tiers) and JSON lines renderers of field trees.
         .target(name: "VQOutput", dependencies: ["VQWire"]),
 
@@ -36,6 +38,7 @@ let package = Package(
             ]),
 
         .testTarget(name: "VQWireTests", dependencies: ["VQWire"]),
+        .testTarget(name: "VQRecordTests", dependencies: ["VQRecord", "VQWire"]),
         .testTarget(name: "VirtioRingTests", dependencies: ["VirtioRing", "VQWire"]),
         .testTarget(name: "VirtioSCSITests", dependencies: ["VirtioSCSI", "VQWire", "VQOutput"]),
         .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQWire"]),
