@@ -19,6 +19,10 @@ let package = Package(
         .systemLibrary(name: "CNcurses", pkgConfig: "ncursesw",
                        providers: [.apt(["libncurses-dev"])]),
 
+        // Our own C (DESIGN.md rule 11): SIGBUS guard for mappings that may shrink, acquire
+        // loads on mapped memory, CPU pinning, clocks.
+        .target(name: "CVQSys"),
+
         // Bounded byte access and the field tree every decoder fills.
         .target(name: "VQWire"),
         // Split virtqueue layout, descriptor chain walker, guest memory, device layout.
@@ -27,6 +31,8 @@ let package = Package(
         .target(name: "VQRecord", dependencies: ["VQWire"]),
         // virtio-scsi messages and SCSI (CDB, sense, status, code tables).
         .target(name: "VirtioSCSI", dependencies: ["VQWire", "VQRecord"]),
+        // The tap: read-only mapping of guest memory, discovery, ring pollers, loss accounting.
+        .target(name: "VirtioTap", dependencies: ["VirtioRing", "VQRecord", "CVQSys"]),
         // Sinks: text (tcpdump-like tiers) and JSON lines renderers of field trees.
         .target(name: "VQOutput", dependencies: ["VQWire"]),
 
@@ -39,6 +45,7 @@ let package = Package(
 
         .testTarget(name: "VQWireTests", dependencies: ["VQWire"]),
         .testTarget(name: "VQRecordTests", dependencies: ["VQRecord", "VQWire"]),
+        .testTarget(name: "VirtioTapTests", dependencies: ["VirtioTap", "VirtioRing", "VQRecord", "CVQSys"]),
         .testTarget(name: "VirtioRingTests", dependencies: ["VirtioRing", "VQWire"]),
         .testTarget(name: "VirtioSCSITests", dependencies: ["VirtioSCSI", "VQWire", "VQOutput"]),
         .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQWire"]),
