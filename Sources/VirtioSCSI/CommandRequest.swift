@@ -9,10 +9,10 @@ import VQWire
 //   | lun[8]   | id (le64)|attr|prio|crn | cdb[cdb_size] | data-out ...
 //   +----------+----------+----+----+----+---------------+-----------
 //
-//   with T10 PI:
+//   with T10 PI (the first pi_bytesout bytes after the cdb are protection data, pi_out):
 //   0          8          16   17   18   19         23         27             27+cdb_size
 //   +----------+----------+----+----+----+----------+----------+---------------+-----------
-//   | lun[8]   | id (le64)|attr|prio|crn |pi_bytesout|pi_bytesin| cdb[cdb_size] | data-out ...
+//   | lun[8]   | id (le64)|attr|prio|crn |pi_bytesout|pi_bytesin| cdb[cdb_size] | pi_out, data-out
 //   +----------+----------+----+----+----+----------+----------+---------------+-----------
 //
 // cdb_size comes from the device configuration (default 32; DESIGN.md rule 5). A CDB that
@@ -25,6 +25,7 @@ public struct CommandRequest: FieldDescribable, Sendable, Equatable {
     public static let crnField = FieldDef("virtio_scsi.crn", "CRN", .uint(bits: 8))
     public static let piBytesOutField = FieldDef("virtio_scsi.pi.bytes_out", "PI bytes out", .uint(bits: 32))
     public static let piBytesInField = FieldDef("virtio_scsi.pi.bytes_in", "PI bytes in", .uint(bits: 32))
+    public static let piDataOutField = FieldDef("virtio_scsi.pi.data_out", "Protection data out", .bytes)
     public static let cdbRawField = FieldDef("virtio_scsi.cdb.raw", "CDB bytes", .bytes)
     public static let cdbErrorField = FieldDef("virtio_scsi.cdb.error", "CDB error", .string)
     public static let dataOutGroup = FieldDef("virtio_scsi.data_out", "Data out", .group)
@@ -32,7 +33,7 @@ public struct CommandRequest: FieldDescribable, Sendable, Equatable {
     public static let dataOutBytesField = FieldDef("virtio_scsi.data_out.bytes", "Bytes", .bytes)
 
     public static let allFields = [
-        idField, taskAttributeField, prioField, crnField, piBytesOutField, piBytesInField,
+        idField, taskAttributeField, prioField, crnField, piBytesOutField, piBytesInField, piDataOutField,
         cdbRawField, cdbErrorField, dataOutGroup, dataOutLengthField, dataOutBytesField,
     ]
 
@@ -56,23 +57,29 @@ public struct CommandRequest: FieldDescribable, Sendable, Equatable {
     public let cdb: [UInt8]
     /// The decoded CDB, or why it did not decode.
     public let command: Result<SCSICommand, DecodeError>
-    /// Everything after the cdb field (with T10 PI, the protection data comes first).
-    public var dataOut: [UInt8]
+    /// With T10 PI, the protection data before data-out: pi_bytesout bytes, or as many of
+    /// them as were captured. Empty without T10 PI.
+    public let protectionOut: [UInt8]
+    /// Everything after the cdb field and the protection data.
+    public let dataOut: [UInt8]
 
-    /// `cdb` is padded with zeros (or cut) to `cdbSize`.
+    /// `cdb` is padded with zeros (or cut) to `cdbSize`. `protectionOut` needs `protectionInfo`.
     public init(lun: VirtioSCSILUN, id: UInt64, taskAttribute: TaskAttribute = .simple, priority: UInt8 = 0,
                 crn: UInt8 = 0, protectionInfo: ProtectionInfo? = nil, cdb: [UInt8],
-                cdbSize: Int = VirtioSCSI.defaultCDBSize, dataOut: [UInt8] = []) {
+                cdbSize: Int = VirtioSCSI.defaultCDBSize, protectionOut: [UInt8] = [], dataOut: [UInt8] = []) {
         precondition(cdbSize >= 0, "cdb_size cannot be negative")
+        precondition(protectionInfo != nil || protectionOut.isEmpty, "protection data needs T10 PI")
         var padded = ByteWriter(capacity: cdbSize)
         padded.writeBytes(cdb, paddedTo: cdbSize)
         self.init(lun: lun, id: id, taskAttribute: taskAttribute, priority: priority, crn: crn,
                   protectionInfo: protectionInfo, paddedCDB: padded.bytes,
-                  cdbOffset: Self.headerSize(t10PI: protectionInfo != nil), dataOut: dataOut)
+                  cdbOffset: Self.headerSize(t10PI: protectionInfo != nil), protectionOut: protectionOut,
+                  dataOut: dataOut)
     }
 
     private init(lun: VirtioSCSILUN, id: UInt64, taskAttribute: TaskAttribute, priority: UInt8, crn: UInt8,
-                 protectionInfo: ProtectionInfo?, paddedCDB: [UInt8], cdbOffset: Int, dataOut: [UInt8]) {
+                 protectionInfo: ProtectionInfo?, paddedCDB: [UInt8], cdbOffset: Int, protectionOut: [UInt8],
+                 dataOut: [UInt8]) {
         self.lun = lun
         self.id = id
         self.taskAttribute = taskAttribute
@@ -85,6 +92,7 @@ public struct CommandRequest: FieldDescribable, Sendable, Equatable {
         } catch {
             command = .failure(error)
         }
+        self.protectionOut = protectionOut
         self.dataOut = dataOut
     }
 
@@ -102,9 +110,18 @@ public struct CommandRequest: FieldDescribable, Sendable, Equatable {
             pi = ProtectionInfo(bytesOut: out, bytesIn: try r.readLE32(Self.piBytesInField.name))
         }
         let cdbOffset = r.offset
+        guard cdbSize >= 0 else {
+            throw .unsupported(SCSICommand.group.name, at: cdbOffset, "cdb_size \(cdbSize)")
+        }
         let cdb = try r.readBytes(cdbSize, SCSICommand.group.name)
+        var protectionOut: [UInt8] = []
+        if let pi {
+            // A capture cut by snaplen may hold fewer protection bytes than announced.
+            let count = Int(min(UInt64(pi.bytesOut), UInt64(r.remaining)))
+            protectionOut = try r.readBytes(count, Self.piDataOutField.name)
+        }
         self.init(lun: lun, id: id, taskAttribute: attr, priority: prio, crn: crn, protectionInfo: pi,
-                  paddedCDB: cdb, cdbOffset: cdbOffset, dataOut: r.readRest())
+                  paddedCDB: cdb, cdbOffset: cdbOffset, protectionOut: protectionOut, dataOut: r.readRest())
     }
 
     public func encode(into w: inout ByteWriter) {
@@ -118,6 +135,7 @@ public struct CommandRequest: FieldDescribable, Sendable, Equatable {
             w.writeLE32(protectionInfo.bytesIn)
         }
         w.writeBytes(cdb)
+        w.writeBytes(protectionOut)
         w.writeBytes(dataOut)
     }
 
@@ -149,6 +167,7 @@ public struct CommandRequest: FieldDescribable, Sendable, Equatable {
             list.add(Self.piBytesOutField, .uint(UInt64(protectionInfo.bytesOut)))
             list.add(Self.piBytesInField, .uint(UInt64(protectionInfo.bytesIn)))
         }
+        if !protectionOut.isEmpty { list.add(Self.piDataOutField, .bytes(protectionOut)) }
         switch command {
         case let .success(c):
             list.add(contentsOf: c.fields)

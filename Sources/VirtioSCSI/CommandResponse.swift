@@ -7,6 +7,8 @@ import VQWire
 //   | sense_len  | residual  | status_  |status|response| sense[sense_size]| data-in ...
 //   | (le32)     | (le32)    | qualifier|      |        |                 |
 //   +------------+-----------+----------+------+--------+-----------------+-----------
+//   With T10 PI, data-in starts with pi_bytesin bytes of protection data (pi_in); the count
+//   is in the request, so the caller passes it.
 //
 // sense_size comes from the device configuration (default 96; DESIGN.md rule 5). Only the
 // first min(sense_len, sense_size) bytes are sense data; a sense_len beyond sense_size is a
@@ -24,13 +26,14 @@ public struct CommandResponse: FieldDescribable, Sendable, Equatable {
     public static let senseLenExceedsField = FieldDef("virtio_scsi.sense_len_exceeds", "Sense length exceeds sense_size", .string)
     public static let senseRawField = FieldDef("virtio_scsi.sense.raw", "Sense bytes", .bytes)
     public static let senseErrorField = FieldDef("virtio_scsi.sense.error", "Sense error", .string)
+    public static let piDataInField = FieldDef("virtio_scsi.pi.data_in", "Protection data in", .bytes)
     public static let dataInGroup = FieldDef("virtio_scsi.data_in", "Data in", .group)
     public static let dataInLengthField = FieldDef("virtio_scsi.data_in.length", "Length", .uint(bits: 32))
     public static let dataInBytesField = FieldDef("virtio_scsi.data_in.bytes", "Bytes", .bytes)
 
     public static let allFields = [
         senseLenField, residualField, statusQualifierField, statusField, responseField, senseLenExceedsField,
-        senseRawField, senseErrorField, dataInGroup, dataInLengthField, dataInBytesField,
+        senseRawField, senseErrorField, piDataInField, dataInGroup, dataInLengthField, dataInBytesField,
     ]
 
     public let senseLength: UInt32
@@ -41,6 +44,9 @@ public struct CommandResponse: FieldDescribable, Sendable, Equatable {
     public let response: VirtioSCSIResponse
     /// The whole `sense[sense_size]` field, padding included.
     public let senseBuffer: [UInt8]
+    /// With T10 PI, the protection data before data-in (as many of pi_bytesin bytes as
+    /// were captured).
+    public let protectionIn: [UInt8]
     public let dataIn: [UInt8]
     /// The decoded sense data (the first min(sense_len, sense_size) bytes), or why it did
     /// not decode; nil when sense_len is 0.
@@ -52,23 +58,26 @@ public struct CommandResponse: FieldDescribable, Sendable, Equatable {
     /// `sense` is padded with zeros (or cut) to `senseSize`.
     public init(senseLength: UInt32, residual: UInt32 = 0, statusQualifier: UInt16 = 0, status: UInt8,
                 response: VirtioSCSIResponse = .ok, sense: [UInt8] = [],
-                senseSize: Int = VirtioSCSI.defaultSenseSize, dataIn: [UInt8] = [],
+                senseSize: Int = VirtioSCSI.defaultSenseSize, protectionIn: [UInt8] = [], dataIn: [UInt8] = [],
                 command: SCSICommand? = nil) {
         precondition(senseSize >= 0, "sense_size cannot be negative")
         var padded = ByteWriter(capacity: senseSize)
         padded.writeBytes(sense, paddedTo: senseSize)
         self.init(senseLength: senseLength, residual: residual, statusQualifier: statusQualifier, status: status,
-                  response: response, senseBuffer: padded.bytes, dataIn: dataIn, command: command)
+                  response: response, senseBuffer: padded.bytes, protectionIn: protectionIn, dataIn: dataIn,
+                  command: command)
     }
 
     private init(senseLength: UInt32, residual: UInt32, statusQualifier: UInt16, status: UInt8,
-                 response: VirtioSCSIResponse, senseBuffer: [UInt8], dataIn: [UInt8], command: SCSICommand?) {
+                 response: VirtioSCSIResponse, senseBuffer: [UInt8], protectionIn: [UInt8], dataIn: [UInt8],
+                 command: SCSICommand?) {
         self.senseLength = senseLength
         self.residual = residual
         self.statusQualifier = statusQualifier
         self.status = status
         self.response = response
         self.senseBuffer = senseBuffer
+        self.protectionIn = protectionIn
         self.dataIn = dataIn
         // Compare in UInt64: sense_len is a device-written u32.
         let used = Int(min(UInt64(senseLength), UInt64(senseBuffer.count)))
@@ -89,17 +98,24 @@ public struct CommandResponse: FieldDescribable, Sendable, Equatable {
     }
 
     /// Decodes the response header and sense, and takes the rest of the reader as data-in.
-    /// `command`, the CDB of the matching request, lets the SCSI layer decode data-in.
+    /// `command`, the CDB of the matching request, lets the SCSI layer decode data-in;
+    /// `protectionBytesIn`, the request's pi_bytesin, splits the protection data off.
     public init(decoding r: inout ByteReader, senseSize: Int = VirtioSCSI.defaultSenseSize,
-                command: SCSICommand? = nil) throws(DecodeError) {
+                command: SCSICommand? = nil, protectionBytesIn: UInt32 = 0) throws(DecodeError) {
         let senseLength = try r.readLE32(Self.senseLenField.name)
         let residual = try r.readLE32(Self.residualField.name)
         let qualifier = try r.readLE16(Self.statusQualifierField.name)
         let status = try r.readU8(Self.statusField.name)
         let response = VirtioSCSIResponse(rawValue: try r.readU8(Self.responseField.name))
+        guard senseSize >= 0 else {
+            throw .unsupported(SenseData.group.name, at: r.offset, "sense_size \(senseSize)")
+        }
         let sense = try r.readBytes(senseSize, SenseData.group.name)
+        let protectionCount = Int(min(UInt64(protectionBytesIn), UInt64(r.remaining)))
+        let protectionIn = try r.readBytes(protectionCount, Self.piDataInField.name)
         self.init(senseLength: senseLength, residual: residual, statusQualifier: qualifier, status: status,
-                  response: response, senseBuffer: sense, dataIn: r.readRest(), command: command)
+                  response: response, senseBuffer: sense, protectionIn: protectionIn, dataIn: r.readRest(),
+                  command: command)
     }
 
     public func encode(into w: inout ByteWriter) {
@@ -109,6 +125,7 @@ public struct CommandResponse: FieldDescribable, Sendable, Equatable {
         w.writeU8(status)
         w.writeU8(response.rawValue)
         w.writeBytes(senseBuffer)
+        w.writeBytes(protectionIn)
         w.writeBytes(dataIn)
     }
 
@@ -129,6 +146,7 @@ public struct CommandResponse: FieldDescribable, Sendable, Equatable {
         }
         if senseLengthExceedsSize { s += " sense_len \(senseLength)>\(senseBuffer.count)" }
         s += " residual \(residual)"
+        if !protectionIn.isEmpty { s += " pi-in \(protectionIn.count)" }
         if !dataIn.isEmpty { s += " data-in \(dataIn.count)" }
         return s
     }
@@ -155,6 +173,7 @@ public struct CommandResponse: FieldDescribable, Sendable, Equatable {
         case nil:
             break
         }
+        if !protectionIn.isEmpty { list.add(Self.piDataInField, .bytes(protectionIn)) }
         if !dataIn.isEmpty {
             list.group(Self.dataInGroup, display: "\(dataIn.count) bytes") { g in
                 g.add(Self.dataInLengthField, .uint(UInt64(dataIn.count)))

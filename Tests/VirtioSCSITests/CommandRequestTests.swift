@@ -67,24 +67,46 @@ import VQWire
         #expect(Array(at16.cdb[0..<10]) == Self.read10)
     }
 
-    @Test func t10PIFieldsComeBeforeTheCDB() throws {
+    @Test func t10PIFieldsComeBeforeTheCDBAndProtectionDataBeforeDataOut() throws {
+        let pi: [UInt8] = [0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7]
         let request = CommandRequest(lun: VirtioSCSILUN(target: 0, lun: 5), id: 0xdead_beef,
-                                     protectionInfo: .init(bytesOut: 0x11223344, bytesIn: 8),
-                                     cdb: Self.read10, dataOut: [0xaa])
+                                     protectionInfo: .init(bytesOut: 8, bytesIn: 0x11223344),
+                                     cdb: Self.read10, protectionOut: pi, dataOut: [0xaa, 0xbb])
         let bytes = encoded { request.encode(into: &$0) }
         let expected: [UInt8] = [0x01, 0x00, 0x40, 0x05, 0, 0, 0, 0, 0xef, 0xbe, 0xad, 0xde, 0, 0, 0, 0, 0, 0, 0]
-            + [0x44, 0x33, 0x22, 0x11] + [0x08, 0, 0, 0] + Self.read10 + zeros(22) + [0xaa]
+            + [0x08, 0, 0, 0] + [0x44, 0x33, 0x22, 0x11] + Self.read10 + zeros(22) + pi + [0xaa, 0xbb]
         #expect(bytes == expected)
         let back = try Self.decode(bytes, t10PI: true)
         #expect(back == request)
-        #expect(back.protectionInfo == .init(bytesOut: 0x11223344, bytesIn: 8))
+        #expect(back.protectionInfo == .init(bytesOut: 8, bytesIn: 0x11223344))
         #expect(try back.command.get().opcode == 0x28)
-        #expect(back.dataOut == [0xaa])
-        #expect(back.fields.first(named: "virtio_scsi.pi.bytes_out")?.value == .uint(0x11223344))
-        #expect(back.fields.first(named: "virtio_scsi.pi.bytes_in")?.value == .uint(8))
+        #expect(back.protectionOut == pi)
+        #expect(back.dataOut == [0xaa, 0xbb])
+        #expect(back.fields.first(named: "virtio_scsi.pi.bytes_out")?.value == .uint(8))
+        #expect(back.fields.first(named: "virtio_scsi.pi.bytes_in")?.value == .uint(0x11223344))
+        #expect(back.fields.first(named: "virtio_scsi.pi.data_out")?.value == .bytes(pi))
+        #expect(back.fields.first(named: "virtio_scsi.data_out.length")?.value == .uint(2))
+        #expect(back.summary.hasSuffix(" pi out 8 in 287454020 data-out 2"))
         // Read without T10 PI, the PI words are taken for the CDB.
         let misread = try Self.decode(bytes, t10PI: false)
-        #expect(try misread.command.get().opcode == 0x44)
+        #expect(try misread.command.get().opcode == 0x08)
+        #expect(misread.protectionOut.isEmpty)
+    }
+
+    @Test func protectionDataCutByTheCaptureIsKeptAsFarAsItGoes() throws {
+        let header = encoded {
+            CommandRequest(lun: VirtioSCSILUN(target: 0, lun: 5), id: 1, protectionInfo: .init(bytesOut: 512, bytesIn: 0),
+                           cdb: Self.read10).encode(into: &$0)
+        }
+        let request = try Self.decode(header + [1, 2, 3], t10PI: true)
+        #expect(request.protectionOut == [1, 2, 3])
+        #expect(request.dataOut.isEmpty)
+        #expect(encoded { request.encode(into: &$0) } == header + [1, 2, 3])
+    }
+
+    @Test func negativeCDBSizeIsUnsupportedNotATrap() {
+        #expect(decodeError { () throws(DecodeError) in try Self.decode(Self.vector(cdbSize: 32), cdbSize: -1) }
+            == .unsupported("virtio_scsi.cdb", at: 19, "cdb_size -1"))
     }
 
     @Test(arguments: [(32, false), (16, false), (32, true)])

@@ -130,6 +130,29 @@ import VQWire
         #expect(withCommand.dataIn == data)
     }
 
+    @Test func protectionDataInIsSplitWhenTheRequestAnnouncesIt() throws {
+        let response = CommandResponse(senseLength: 0, status: 0, protectionIn: [0xa0, 0xa1], dataIn: [1, 2, 3])
+        let bytes = encoded { response.encode(into: &$0) }
+        #expect(bytes == zeros(12 + 96) + [0xa0, 0xa1, 1, 2, 3])
+        var r = ByteReader(bytes)
+        let back = try CommandResponse(decoding: &r, protectionBytesIn: 2)
+        #expect(back == response)
+        #expect(back.fields.first(named: "virtio_scsi.pi.data_in")?.value == .bytes([0xa0, 0xa1]))
+        #expect(back.summary.hasSuffix(" residual 0 pi-in 2 data-in 3"))
+        var cut = ByteReader(zeros(12 + 96) + [0xa0])
+        let short = try CommandResponse(decoding: &cut, protectionBytesIn: 8)
+        #expect(short.protectionIn == [0xa0])
+        #expect(short.dataIn.isEmpty)
+        let plain = try Self.decode(bytes)
+        #expect(plain.protectionIn.isEmpty)
+        #expect(plain.dataIn == [0xa0, 0xa1, 1, 2, 3])
+    }
+
+    @Test func negativeSenseSizeIsUnsupportedNotATrap() {
+        #expect(decodeError { () throws(DecodeError) in try Self.decode(Self.vector(senseSize: 96), senseSize: -1) }
+            == .unsupported("virtio_scsi.sense", at: 12, "sense_size -1"))
+    }
+
     @Test func fieldsAreOneVirtioSCSIGroup() throws {
         let response = try Self.decode(Self.vector(senseSize: 96, dataIn: [1]))
         let top = response.fields

@@ -66,7 +66,8 @@ import VQWire
         let pi = try VirtioSCSIDecoder.decode(kind: .commandRequest, bytes: bytes, cdbSize: 16, t10PI: true)
         guard case let .commandRequest(piReq) = pi.message else { Issue.record("not a request"); return }
         #expect(piReq.protectionInfo == .init(bytesOut: 0x28, bytesIn: 8))
-        #expect(piReq.dataOut.count == bytes.count - 27 - 16)
+        #expect(piReq.protectionOut.count == bytes.count - 27 - 16)
+        #expect(piReq.dataOut.isEmpty)
     }
 
     @Test(arguments: [MessageKind.tmfRequest, .tmfResponse, .anRequest, .anResponse, .event, .config])
