@@ -9,11 +9,12 @@ import VQWire
 //   | lun[8]   | id (le64)|attr|prio|crn | cdb[cdb_size] | data-out ...
 //   +----------+----------+----+----+----+---------------+-----------
 //
-//   with T10 PI (the first pi_bytesout bytes after the cdb are protection data, pi_out):
-//   0          8          16   17   18   19         23         27             27+cdb_size
-//   +----------+----------+----+----+----+----------+----------+---------------+-----------
-//   | lun[8]   | id (le64)|attr|prio|crn |pi_bytesout|pi_bytesin| cdb[cdb_size] | pi_out, data-out
-//   +----------+----------+----+----+----+----------+----------+---------------+-----------
+//   with T10 PI (pi_out, pi_bytesout bytes of protection data, precedes data-out):
+//   0          8          16   17   18   19            23           27              27+cdb_size
+//   +----------+----------+----+----+----+-------------+------------+---------------+-----------------
+//   | lun[8]   | id (le64)|attr|prio|crn | pi_bytesout | pi_bytesin | cdb[cdb_size] | pi_out, data-out
+//   |          |          |    |    |    | (le32)      | (le32)     |               |
+//   +----------+----------+----+----+----+-------------+------------+---------------+-----------------
 //
 // cdb_size comes from the device configuration (default 32; DESIGN.md rule 5). A CDB that
 // does not decode is shown raw with the error; the rest of the request still decodes.
@@ -47,12 +48,12 @@ public struct CommandRequest: FieldDescribable, Sendable, Equatable {
         public init(bytesOut: UInt32, bytesIn: UInt32) { self.bytesOut = bytesOut; self.bytesIn = bytesIn }
     }
 
-    public var lun: VirtioSCSILUN
-    public var id: UInt64
-    public var taskAttribute: TaskAttribute
-    public var priority: UInt8
-    public var crn: UInt8
-    public var protectionInfo: ProtectionInfo?
+    public let lun: VirtioSCSILUN
+    public let id: UInt64
+    public let taskAttribute: TaskAttribute
+    public let priority: UInt8
+    public let crn: UInt8
+    public let protectionInfo: ProtectionInfo?
     /// The whole `cdb[cdb_size]` field, padding included.
     public let cdb: [UInt8]
     /// The decoded CDB, or why it did not decode.

@@ -110,15 +110,16 @@ public struct DecodedMessage: FieldDescribable, Sendable, Equatable {
 
 public enum VirtioSCSIDecoder {
     /// Decodes `bytes` as one message of `kind`. For `cmd-req` everything after the cdb is
-    /// data-out, for `cmd-resp` everything after the sense buffer is data-in.
+    /// data-out, for `cmd-resp` everything after the sense buffer is data-in; `command`, the
+    /// CDB of the request a `cmd-resp` answers, lets the SCSI layer decode that data-in.
     public static func decode(kind: MessageKind, bytes: [UInt8], cdbSize: Int = VirtioSCSI.defaultCDBSize,
-                              senseSize: Int = VirtioSCSI.defaultSenseSize,
-                              t10PI: Bool = false) throws(DecodeError) -> DecodedMessage {
+                              senseSize: Int = VirtioSCSI.defaultSenseSize, t10PI: Bool = false,
+                              command: SCSICommand? = nil) throws(DecodeError) -> DecodedMessage {
         var r = ByteReader(bytes)
         let message: VirtioSCSIMessage
         switch kind {
         case .commandRequest: message = .commandRequest(try CommandRequest(decoding: &r, cdbSize: cdbSize, t10PI: t10PI))
-        case .commandResponse: message = .commandResponse(try CommandResponse(decoding: &r, senseSize: senseSize))
+        case .commandResponse: message = .commandResponse(try CommandResponse(decoding: &r, senseSize: senseSize, command: command))
         case .tmfRequest: message = .tmfRequest(try TMFRequest(decoding: &r))
         case .tmfResponse: message = .tmfResponse(try TMFResponse(decoding: &r))
         case .anRequest: message = .anRequest(try ANRequest(decoding: &r))

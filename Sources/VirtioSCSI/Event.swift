@@ -82,12 +82,16 @@ public struct VirtioSCSIEvent: FieldDescribable, Sendable, Equatable {
         }
     }
 
+    /// A NO_EVENT whose lun and reason are zero (or absent) carries nothing worth showing.
+    public var isBlankNoEvent: Bool {
+        type == .noEvent && (reason ?? 0) == 0 && (lun?.bytes.allSatisfy { $0 == 0 } ?? true)
+    }
+
     /// `event TRANSPORT_RESET RESCAN 0:3`, `event NO_EVENT EVENTS_MISSED`,
     /// `event PARAM_CHANGE asc 0x2a ascq 0x09 0:0`.
     public var summary: String {
         var s = "event \(type.name)"
-        let quiet = type == .noEvent && (reason ?? 0) == 0 && (lun?.bytes.allSatisfy { $0 == 0 } ?? true)
-        if !quiet, let lun, let reasonName {
+        if !isBlankNoEvent, let lun, let reasonName {
             s += " \(reasonName) \(lun.summary)"
         }
         if eventsMissed { s += " EVENTS_MISSED" }
@@ -98,7 +102,7 @@ public struct VirtioSCSIEvent: FieldDescribable, Sendable, Equatable {
         var list = FieldList()
         list.add(Self.typeField, .code(UInt64(type.rawValue), name: type.name))
         list.add(Self.eventsMissedField, .bool(eventsMissed))
-        if let lun, let reason, let reasonName {
+        if !isBlankNoEvent, let lun, let reason, let reasonName {
             list.add(lun.field)
             list.add(Self.reasonField, .code(UInt64(reason), name: reasonName))
             if type == .asyncNotify { list.add(Self.anEventsField, ANEvents(rawValue: reason).value()) }

@@ -40,6 +40,8 @@ import VQWire
         #expect(event.summary == "event NO_EVENT EVENTS_MISSED")
         #expect(event.fields.first(named: "virtio_scsi.event.type")?.value == .code(0, name: "NO_EVENT"))
         #expect(event.fields.first(named: "virtio_scsi.event.events_missed")?.value == .bool(true))
+        #expect(event.isBlankNoEvent)
+        #expect(event.fields.first?.children.map(\.name) == ["virtio_scsi.event.type", "virtio_scsi.event.events_missed"])
         #expect(encoded { event.encode(into: &$0) } == bytes)
 
         let reset = try Self.decode(le32(0x8000_0001) + VirtioSCSILUN(target: 0, lun: 1).bytes + le32(2))
@@ -89,6 +91,14 @@ import VQWire
         #expect(event.fields.first(named: "virtio_scsi.event.ascq")?.value == .uint(0x09))
         let odd = try Self.decode(le32(3) + VirtioSCSILUN(target: 0, lun: 0).bytes + [0x2a, 0x09, 1, 0])
         #expect(odd.reasonName == "asc 0x2a ascq 0x09 unknown(0x10000)")
+    }
+
+    @Test func noEventWithALUNOrReasonShowsThem() throws {
+        let event = try Self.decode(le32(0) + VirtioSCSILUN(target: 0, lun: 4).bytes + le32(0))
+        #expect(!event.isBlankNoEvent)
+        #expect(event.summary == "event NO_EVENT none 0:4")
+        #expect(event.fields.first(named: "virtio_scsi.lun.lun")?.value == .uint(4))
+        #expect(event.fields.first(named: "virtio_scsi.event.reason")?.value == .code(0, name: "none"))
     }
 
     @Test func unknownTypesAreValues() throws {
