@@ -79,6 +79,70 @@ import VQWire
         #expect(decoded.summary.hasSuffix(" trailing 3"))
     }
 
+    @Test func commandContextReachesTheResponse() throws {
+        let inquiry = try SCSICommand(decoding: [0x12, 0, 0, 0, 36, 0])
+        let data: [UInt8] = [0x00, 0x00, 0x05, 0x02] + zeros(32)
+        let bytes = encoded { CommandResponse(senseLength: 0, status: 0, dataIn: data).encode(into: &$0) }
+        let decoded = try VirtioSCSIDecoder.decode(kind: .commandResponse, bytes: bytes, command: inquiry)
+        guard case let .commandResponse(response) = decoded.message else { Issue.record("not a response"); return }
+        #expect(response.dataIn == data)
+        #expect(response.decodedDataIn == SCSIDataIn.decode(command: inquiry, data: data))
+    }
+
+    /// Arbitrary bytes never trap: each kind either decodes, and re-encodes to the bytes it
+    /// consumed, or fails with an error naming a virtio_scsi field inside the input.
+    @Test(arguments: MessageKind.allCases)
+    func arbitraryBytesNeverTrap(kind: MessageKind) {
+        var state: UInt64 = 0x9e37_79b9_7f4a_7c15 &* UInt64(kind.rawValue.utf8.count + 1)
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 33
+        }
+        var decodedCount = 0
+        for _ in 0..<500 {
+            let length = Int(next() % 160)
+            var bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: next()) }
+            // Make the type words plausible half of the time, so decoders get past them.
+            if next() % 2 == 0 {
+                for (i, b) in le32(UInt32(next() % 4)).enumerated() where i < bytes.count { bytes[i] = b }
+            }
+            let cdbSize = Int(next() % 40)
+            let senseSize = Int(next() % 100)
+            let t10PI = next() % 2 == 0
+            do {
+                let decoded = try VirtioSCSIDecoder.decode(kind: kind, bytes: bytes, cdbSize: cdbSize,
+                                                           senseSize: senseSize, t10PI: t10PI)
+                decodedCount += 1
+                _ = decoded.summary
+                _ = decoded.fields
+                if let reencoded = Self.reencode(decoded.message) {
+                    #expect(reencoded + decoded.trailing == bytes, "\(kind.rawValue) \(Hex.compact(bytes))")
+                }
+            } catch {
+                #expect(error.field.hasPrefix("virtio_scsi"), "\(error)")
+                #expect(error.offset >= 0 && error.offset <= bytes.count, "\(error)")
+            }
+        }
+        #expect(decodedCount > 0)
+    }
+
+    static func reencode(_ message: VirtioSCSIMessage) -> [UInt8]? {
+        encodedOrNil { w in
+            switch message {
+            case let .commandRequest(m): m.encode(into: &w)
+            case let .commandResponse(m): m.encode(into: &w)
+            case let .tmfRequest(m): m.encode(into: &w)
+            case let .tmfResponse(m): m.encode(into: &w)
+            case let .anRequest(m): m.encode(into: &w)
+            case let .anResponse(m): m.encode(into: &w)
+            case let .event(m): m.encode(into: &w)
+            case let .config(m): m.encode(into: &w)
+            case .cdb, .sense: return false
+            }
+            return true
+        }
+    }
+
     @Test func truncationErrorsComeThrough() {
         let error = decodeError { () throws(DecodeError) in
             try VirtioSCSIDecoder.decode(kind: .tmfRequest, bytes: Array(Self.sample(.tmfRequest).prefix(20)))

@@ -12,6 +12,12 @@ func encoded(_ encode: (inout ByteWriter) -> Void) -> [UInt8] {
     return w.bytes
 }
 
+/// The bytes `encode` writes, or nil when it declines (returns false).
+func encodedOrNil(_ encode: (inout ByteWriter) -> Bool) -> [UInt8]? {
+    var w = ByteWriter()
+    return encode(&w) ? w.bytes : nil
+}
+
 func decodeError<T>(_ body: () throws(DecodeError) -> T) -> DecodeError? {
     do {
         _ = try body()
