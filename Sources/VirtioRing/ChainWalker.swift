@@ -149,7 +149,7 @@ public struct ChainLimits: Sendable, Hashable {
     public var maxChainLength: Int?
 
     public init(maxIndirectEntries: Int = 4096, maxChainLength: Int? = nil) {
-        precondition(maxIndirectEntries > 0, "maxIndirectEntries must be positive")
+        precondition(maxIndirectEntries > 0 && (maxChainLength ?? 1) > 0, "chain limits must be positive")
         self.maxIndirectEntries = maxIndirectEntries
         self.maxChainLength = maxChainLength
     }
@@ -283,6 +283,8 @@ public struct ChainWalker<Memory: GuestMemory> {
         epoch += 1
     }
 }
+
+extension ChainWalker: Sendable where Memory: Sendable {}
 
 /// Running totals of a walk and the checks every buffer passes.
 private struct Accumulator {

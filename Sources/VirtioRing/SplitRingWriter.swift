@@ -95,3 +95,5 @@ public struct SplitRingWriter<Memory: MutableGuestMemory> {
     public func setAvailFlags(_ v: UInt16) throws(RingError) { try memory.writeLE16(layout.availFlagsAddress, v) }
     public func setUsedFlags(_ v: UInt16) throws(RingError) { try memory.writeLE16(layout.usedFlagsAddress, v) }
 }
+
+extension SplitRingWriter: Sendable where Memory: Sendable {}
