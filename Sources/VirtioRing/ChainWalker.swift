@@ -44,6 +44,9 @@ public struct Chain: Sendable, Hashable {
         public var addr: UInt64
         public var len: UInt32
         public var entries: Int { Int(len) / Descriptor.size }
+
+        @inlinable
+        public init(desc: UInt16, addr: UInt64, len: UInt32) { self.desc = desc; self.addr = addr; self.len = len }
     }
 
     public var head: UInt16
@@ -58,6 +61,15 @@ public struct Chain: Sendable, Hashable {
     public var writableBytes: UInt64
 
     public var usesIndirect: Bool { indirectTable != nil }
+
+    @inlinable
+    public init(head: UInt16, segments: [Segment], indirectTable: IndirectTable?, ringDescriptorCount: Int,
+                readableCount: Int, writableCount: Int, readableBytes: UInt64, writableBytes: UInt64) {
+        self.head = head; self.segments = segments; self.indirectTable = indirectTable
+        self.ringDescriptorCount = ringDescriptorCount
+        self.readableCount = readableCount; self.writableCount = writableCount
+        self.readableBytes = readableBytes; self.writableBytes = writableBytes
+    }
 }
 
 /// A descriptor named in an error: an index in the ring's table or in the indirect table.
@@ -162,10 +174,11 @@ public struct ChainWalker<Memory: GuestMemory> {
     public let layout: SplitQueueLayout
     public let limits: ChainLimits
 
-    private var epoch: UInt32 = 0
-    private var ringStamps: [UInt32]
-    private var tableStamps: [UInt32] = []
-    private var scratch: [Segment] = []
+    // Internal state, inlinable so that the tap's walker is specialized for its memory type.
+    @usableFromInline var epoch: UInt32 = 0
+    @usableFromInline var ringStamps: [UInt32]
+    @usableFromInline var tableStamps: [UInt32] = []
+    @usableFromInline var scratch: [Segment] = []
 
     public init(memory: Memory, layout: SplitQueueLayout, limits: ChainLimits = ChainLimits()) {
         self.memory = memory
@@ -179,6 +192,7 @@ public struct ChainWalker<Memory: GuestMemory> {
     public var segmentsBeforeFailure: [Segment] { scratch }
 
     /// Walks the chain at `head`. Reads each descriptor once, validates the copy.
+    @inlinable
     public mutating func walk(head: UInt16) throws(ChainError) -> Chain {
         let n = layout.size
         guard head < n else { throw .headOutOfRange(head: head, queueSize: n) }
@@ -217,7 +231,8 @@ public struct ChainWalker<Memory: GuestMemory> {
                      readableBytes: acc.readableBytes, writableBytes: acc.writableBytes)
     }
 
-    private mutating func walkIndirect(_ d: Descriptor, at: DescriptorRef, into acc: inout Accumulator) throws(ChainError) {
+    @inlinable
+    mutating func walkIndirect(_ d: Descriptor, at: DescriptorRef, into acc: inout Accumulator) throws(ChainError) {
         let head = acc.head
         guard d.len != 0 else { throw .indirectTableEmpty(head: head, at: at) }
         guard d.len % UInt32(Descriptor.size) == 0 else { throw .indirectTableMisaligned(head: head, at: at, len: d.len) }
@@ -262,7 +277,8 @@ public struct ChainWalker<Memory: GuestMemory> {
 
     /// A copy with capacity == count, never sharing the scratch buffer (sharing would make
     /// the next walk reallocate and the chain keep a queue-sized buffer alive).
-    private func exactCopy(_ source: [Segment]) -> [Segment] {
+    @inlinable
+    func exactCopy(_ source: [Segment]) -> [Segment] {
         [Segment](unsafeUninitializedCapacity: source.count) { buf, initialized in
             source.withUnsafeBufferPointer { src in
                 if let dst = buf.baseAddress, let from = src.baseAddress {
@@ -273,7 +289,8 @@ public struct ChainWalker<Memory: GuestMemory> {
         }
     }
 
-    private mutating func nextEpoch() {
+    @inlinable
+    mutating func nextEpoch() {
         if epoch == UInt32.max {
             // Once every 2^32 walks: forget every stamp.
             for k in ringStamps.indices { ringStamps[k] = 0 }
@@ -287,19 +304,21 @@ public struct ChainWalker<Memory: GuestMemory> {
 extension ChainWalker: Sendable where Memory: Sendable {}
 
 /// Running totals of a walk and the checks every buffer passes.
-private struct Accumulator {
-    let head: UInt16
-    let limit: Int
-    var indirect: Chain.IndirectTable?
-    var ringDescriptors = 0
-    var readableCount = 0
-    var writableCount = 0
-    var readableBytes: UInt64 = 0
-    var writableBytes: UInt64 = 0
+@usableFromInline
+struct Accumulator {
+    @usableFromInline let head: UInt16
+    @usableFromInline let limit: Int
+    @usableFromInline var indirect: Chain.IndirectTable?
+    @usableFromInline var ringDescriptors = 0
+    @usableFromInline var readableCount = 0
+    @usableFromInline var writableCount = 0
+    @usableFromInline var readableBytes: UInt64 = 0
+    @usableFromInline var writableBytes: UInt64 = 0
 
+    @inlinable
     init(head: UInt16, limit: Int) { self.head = head; self.limit = limit }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func add(_ d: Descriptor, at: DescriptorRef, memory: some GuestMemory, to segments: inout [Segment]) throws(ChainError) {
         if d.addr.addingReportingOverflow(UInt64(d.len)).overflow {
             throw .bufferAddressOverflow(head: head, at: at, addr: d.addr, len: d.len)

@@ -117,7 +117,7 @@ extension GuestMemory {
 
 extension Descriptor {
     /// Decodes the 16 little-endian bytes at `p` (no alignment needed).
-    @inline(__always)
+    @inlinable @inline(__always)
     init(loading p: UnsafeRawPointer) {
         self.init(addr: UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)),
                   len: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
@@ -196,7 +196,7 @@ public struct MappedRegions: @unchecked Sendable {
 
     /// Index of the region holding [gpa, gpa + count), if one does. Cannot overflow:
     /// `count <= size` is tested before `gpa - base <= size - count`.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func regionIndex(gpa: UInt64, count: Int) -> Int? {
         guard count >= 0 else { return nil }
         let n = UInt64(count)
@@ -207,9 +207,10 @@ public struct MappedRegions: @unchecked Sendable {
         return nil
     }
 
+    @inlinable
     public func contains(gpa: UInt64, count: Int) -> Bool { regionIndex(gpa: gpa, count: count) != nil }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public func translate(gpa: UInt64, count: Int) -> UnsafeRawPointer? {
         guard let i = regionIndex(gpa: gpa, count: count) else { return nil }
         let r = regions[i]

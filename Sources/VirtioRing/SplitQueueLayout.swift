@@ -18,12 +18,12 @@ public enum SplitRing {
     public static let maxQueueSize: UInt16 = 32768
 
     /// How many entries lie between two free-running indices: `to - from` modulo 65536.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func distance(from: UInt16, to: UInt16) -> UInt16 { to &- from }
 
     /// virtio 1.x 2.7.7.2 / Linux `vring_need_event`: whether moving an index from `old` to
     /// `new` crosses `event`, i.e. a notification is due.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func needEvent(event: UInt16, new: UInt16, old: UInt16) -> Bool {
         new &- event &- 1 < new &- old
     }
@@ -92,27 +92,27 @@ public struct SplitQueueLayout: Sendable, Hashable {
     public var usedAreaSize: Int { 6 + 8 * Int(size) }
 
     /// The slot of a free-running index.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func slot(_ idx: UInt16) -> UInt16 { idx & (size &- 1) }
 
     /// Address of desc[i]; `i < size` (a chain walker checks guest-supplied indices first).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func descAddress(_ i: UInt16) -> UInt64 {
         precondition(i < size, "descriptor index \(i) out of range for queue size \(size)")
         return desc &+ 16 &* UInt64(i)
     }
 
     public var availFlagsAddress: UInt64 { avail }
-    public var availIdxAddress: UInt64 { avail &+ 2 }
+    @inlinable public var availIdxAddress: UInt64 { avail &+ 2 }
     /// The avail.ring entry for the free-running index `idx` (its slot is `idx % size`).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func availRingAddress(_ idx: UInt16) -> UInt64 { avail &+ 4 &+ 2 &* UInt64(slot(idx)) }
     public var usedEventAddress: UInt64 { avail &+ 4 &+ 2 &* UInt64(size) }
 
     public var usedFlagsAddress: UInt64 { used }
-    public var usedIdxAddress: UInt64 { used &+ 2 }
+    @inlinable public var usedIdxAddress: UInt64 { used &+ 2 }
     /// The used.ring element for the free-running index `idx`: `id` here, `len` 4 bytes on.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func usedRingAddress(_ idx: UInt16) -> UInt64 { used &+ 4 &+ 8 &* UInt64(slot(idx)) }
     public var availEventAddress: UInt64 { used &+ 4 &+ 8 &* UInt64(size) }
 
