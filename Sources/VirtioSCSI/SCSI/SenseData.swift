@@ -27,7 +27,3 @@ public struct SenseData: FieldDescribable, Sendable, Equatable {
     }
 }
 
-public enum SAMStatus {
-    /// `GOOD`, `CHECK CONDITION`, ... or `unknown(0x..)`.
-    public static func name(_ status: UInt8) -> String { Naming.unknown(UInt64(status)) }
-}
