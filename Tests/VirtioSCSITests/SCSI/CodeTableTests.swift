@@ -30,7 +30,8 @@ enum SharedTables {
         for row in rows {
             try #require(row.count == 3)
             let opcode = try #require(SharedTables.hex(row[0]).map { UInt8($0) })
-            let sa: UInt16? = row[1] == "-" ? nil : try #require(SharedTables.hex(row[1]).map { UInt16($0) })
+            var sa: UInt16?
+            if row[1] != "-" { sa = UInt16(try #require(SharedTables.hex(row[1]))) }
             #expect(SCSIOpcodes.name(opcode: opcode, serviceAction: sa) == row[2], "row \(row)")
             if sa != nil { #expect(SCSIOpcodes.hasServiceAction(opcode)) }
             checked += 1
