@@ -246,7 +246,9 @@ extension SenseData {
             default:
                 list.add(F.descriptorData, .bytes(d.readRest()))
             }
-            if !d.isAtEnd, type <= 0x09 { list.add(F.descriptorData, .bytes(d.readRest())) }
+            // Trailing bytes of a known type are reserved; show them only when set.
+            let rest = d.readRest()
+            if rest.contains(where: { $0 != 0 }) { list.add(F.descriptorData, .bytes(rest)) }
         } catch {
             // Shorter than its type needs: show the bytes.
             var raw = start
