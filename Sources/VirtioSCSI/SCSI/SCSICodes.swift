@@ -18,6 +18,18 @@ public enum SCSIOpcodes {
         return plainNames[Int(opcode)] ?? Naming.unknown(UInt64(opcode))
     }
 
+    /// The service action of a CDB, where its opcode has service actions in the table and
+    /// the CDB is long enough to hold it; nil otherwise.
+    public static func serviceAction(in cdb: [UInt8]) -> UInt16? {
+        var r = ByteReader(cdb)
+        guard let opcode = try? r.readU8("opcode"), hasServiceAction(opcode) else { return nil }
+        if opcode == 0x7f {
+            guard (try? r.skip(7, "misc")) != nil else { return nil }
+            return try? r.readBE16("service_action")
+        }
+        return (try? r.readU8("service_action")).map { UInt16($0 & 0x1f) }
+    }
+
     /// Whether the table lists service actions for `opcode` (so CDB byte 1 bits 0-4, or
     /// bytes 8-9 for 0x7f, select the command).
     public static func hasServiceAction(_ opcode: UInt8) -> Bool {

@@ -407,8 +407,9 @@ enum Names {
     /// Text identifiers as text, relative port numbers as numbers, the rest in hex.
     static func identifier(_ id: [UInt8], codeSet: UInt8, type: UInt8) -> String {
         if codeSet == 2 || codeSet == 3 { return ascii(id) }
-        if (type == 4 || type == 5 || type == 6), id.count == 4 {
-            return String(UInt16(id[2]) << 8 | UInt16(id[3]))
+        if type == 4 || type == 5 || type == 6, id.count == 4 {
+            var r = ByteReader(id)
+            if let port = try? r.readBE32("identifier") { return String(port & 0xffff) }
         }
         return "0x" + Hex.compact(id)
     }

@@ -153,8 +153,7 @@ extension SenseData {
             let fru = try b.readU8(F.fru.name)
             fieldReplaceableUnit = fru
             add(F.fru, .uint(UInt64(fru)), display: Hex.short(UInt64(fru)))
-            let sks = try b.readBytes(3, F.senseKeySpecific.name)
-            details.append(Self.senseKeySpecific(key: key, sks))
+            details.append(Self.senseKeySpecific(key: key, try b.readBE24(F.senseKeySpecific.name)))
             if !b.isAtEnd { add(F.additionalBytes, .bytes(b.readRest())) }
             if cut { truncatedAt = F.additionalBytes.name }
         } catch {
@@ -215,8 +214,7 @@ extension SenseData {
                 }
             case 0x02:  // sense key specific
                 try d.skip(2, F.senseKeySpecific.name)
-                let sks = try d.readBytes(3, F.senseKeySpecific.name)
-                shared.add(Self.senseKeySpecific(key: key, sks))
+                shared.add(Self.senseKeySpecific(key: key, try d.readBE24(F.senseKeySpecific.name)))
             case 0x03:  // field replaceable unit
                 try d.skip(1, F.fru.name)
                 let fru = try d.readU8(F.fru.name)
@@ -279,29 +277,29 @@ extension SenseData {
         }
     }
 
-    /// SPC-4 4.5.2.4: three bytes whose meaning depends on the sense key.
-    static func senseKeySpecific(key: UInt8, _ b: [UInt8]) -> Field {
-        guard b.count == 3 else { return Field(F.senseKeySpecificRaw, .bytes(b)) }
-        let valid = b[0] & 0x80 != 0
-        let value = UInt16(b[1]) << 8 | UInt16(b[2])
+    /// SPC-4 4.5.2.4: three bytes (big-endian in `sks`) whose meaning depends on the sense key.
+    static func senseKeySpecific(key: UInt8, _ sks: UInt32) -> Field {
+        let b0 = UInt8(truncatingIfNeeded: sks >> 16)
+        let valid = b0 & 0x80 != 0
+        let value = UInt16(truncatingIfNeeded: sks)
         var list = FieldList()
         list.add(F.sksv, .bool(valid))
         guard valid else { return Field(group: F.senseKeySpecific, display: "not valid", list.fields) }
         var display: String
         switch key {
         case 0x05, 0x0a:  // ILLEGAL REQUEST: field pointer; COPY ABORTED: segment pointer
-            let inCDB = b[0] & 0x40 != 0
-            let bpv = b[0] & 0x08 != 0
+            let inCDB = b0 & 0x40 != 0
+            let bpv = b0 & 0x08 != 0
             if key == 0x05 {
                 list.add(F.commandData, .bool(inCDB), display: inCDB ? "yes (CDB)" : "no (parameter data)")
             } else {
-                list.add(F.segmentDescriptor, .bool(b[0] & 0x20 != 0))
+                list.add(F.segmentDescriptor, .bool(b0 & 0x20 != 0))
             }
             list.add(F.bitPointerValid, .bool(bpv))
-            list.add(F.bitPointer, .uint(UInt64(b[0] & 7)))
+            list.add(F.bitPointer, .uint(UInt64(b0 & 7)))
             list.add(F.fieldPointer, .uint(UInt64(value)))
             display = key == 0x05 ? "\(inCDB ? "CDB" : "parameter data") byte \(value)" : "segment byte \(value)"
-            if bpv { display += " bit \(b[0] & 7)" }
+            if bpv { display += " bit \(b0 & 7)" }
         case 0x01, 0x03, 0x04:  // RECOVERED / MEDIUM / HARDWARE ERROR
             list.add(F.actualRetryCount, .uint(UInt64(value)))
             display = "actual retry count \(value)"
@@ -310,11 +308,11 @@ extension SenseData {
             list.add(F.progress, .uint(UInt64(value)), display: "\(value) (\(percent))")
             display = "progress \(percent)"
         case 0x06:
-            list.add(F.overflow, .bool(b[0] & 0x01 != 0))
-            display = b[0] & 1 != 0 ? "unit attention queue overflow" : "no overflow"
+            list.add(F.overflow, .bool(b0 & 0x01 != 0))
+            display = b0 & 1 != 0 ? "unit attention queue overflow" : "no overflow"
         default:
-            list.add(F.senseKeySpecificRaw, .bytes(b))
-            display = Hex.spaced(b)
+            list.add(F.senseKeySpecificRaw, .uint(UInt64(sks & 0x7f_ffff)), display: Hex.short(UInt64(sks & 0x7f_ffff)))
+            display = Hex.short(UInt64(sks & 0x7f_ffff))
         }
         return Field(group: F.senseKeySpecific, display: display, list.fields)
     }

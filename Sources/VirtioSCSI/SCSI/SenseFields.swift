@@ -33,7 +33,7 @@ extension SenseData {
         public static let actualRetryCount = FieldDef("virtio_scsi.sense.sks.actual_retry_count", "Actual retry count", .uint(bits: 16))
         public static let progress = FieldDef("virtio_scsi.sense.sks.progress", "Progress indication", .uint(bits: 16))
         public static let overflow = FieldDef("virtio_scsi.sense.sks.overflow", "Unit attention queue overflow", .bool)
-        public static let senseKeySpecificRaw = FieldDef("virtio_scsi.sense.sks.bytes", "Sense key specific bytes", .bytes)
+        public static let senseKeySpecificRaw = FieldDef("virtio_scsi.sense.sks.value", "Sense key specific value", .uint(bits: 23))
 
         public static let descriptor = FieldDef("virtio_scsi.sense.descriptor", "Descriptor", .group)
         public static let descriptorType = FieldDef("virtio_scsi.sense.descriptor.type", "Type", .code(bits: 8))

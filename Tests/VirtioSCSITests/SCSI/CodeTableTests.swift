@@ -60,6 +60,12 @@ enum SharedTables {
         #expect(SCSIOpcodes.name(opcode: 0x28, serviceAction: 5) == "Read(10)")
         #expect(SCSIOpcodes.name(opcode: 0x9e, serviceAction: nil) == "Service action in(16) service action=0x0")
         #expect(!SCSIOpcodes.hasServiceAction(0x28))
+        #expect(SCSIOpcodes.serviceAction(in: [0x9e, 0xf0]) == 0x10)
+        #expect(SCSIOpcodes.serviceAction(in: [0x7f, 0, 0, 0, 0, 0, 0, 0x18, 0x00, 0x0b]) == 0x0b)
+        #expect(SCSIOpcodes.serviceAction(in: [0x7f, 0, 0, 0, 0, 0, 0, 0x18, 0x00]) == nil)
+        #expect(SCSIOpcodes.serviceAction(in: [0x9e]) == nil)
+        #expect(SCSIOpcodes.serviceAction(in: [0x28, 0x10]) == nil)
+        #expect(SCSIOpcodes.serviceAction(in: []) == nil)
         #expect(SCSIOpcodes.hasServiceAction(0x7f))
     }
 

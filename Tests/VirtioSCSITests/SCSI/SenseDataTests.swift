@@ -53,6 +53,13 @@ extension SenseData {
         #expect(progress.value("virtio_scsi.sense.sks.progress") == .uint(0x8000))
         #expect(progress.fields.first(named: "virtio_scsi.sense.sks")?.display == "progress 50.0%")
         #expect(progress.summary == "NOT READY asc 0x04/0x04 (Logical unit not ready, format in progress)")
+        let other = try SenseData(decoding: SenseData.fixed(key: 7, asc: 0x27, ascq: 0, senseKeySpecific: 0x1234))
+        #expect(other.value("virtio_scsi.sense.sks.value") == .uint(0x1234))
+        let copy = try SenseData(decoding: SenseData.fixed(key: 0x0a, asc: 0x1d, ascq: 0, senseKeySpecific: 0x20_0010))
+        #expect(copy.value("virtio_scsi.sense.sks.sd") == .bool(true))
+        #expect(copy.fields.first(named: "virtio_scsi.sense.sks")?.display == "segment byte 16")
+        let invalid = try SenseData(decoding: SenseData.fixed(key: 5, asc: 0x20, ascq: 0))
+        #expect(invalid.fields.first(named: "virtio_scsi.sense.sks")?.display == "not valid")
         let ua = try SenseData(decoding: SenseData.fixed(key: 6, asc: 0x2a, ascq: 0x09, senseKeySpecific: 0x01_0000))
         #expect(ua.value("virtio_scsi.sense.sks.overflow") == .bool(true))
     }
@@ -139,6 +146,8 @@ extension SenseData {
             }
         }
         #expect(try SenseData(decoding: full).truncatedAt == nil)
+        let offset = decodeError { () throws(DecodeError) in try SenseData(decoding: Array(full[0..<5]), baseOffset: 12) }
+        #expect(offset == .truncated("virtio_scsi.sense.information", at: 15, needed: 4, available: 2))
         let longer = try SenseData(decoding: Array(([0x70, 0, 0x05, 0, 0, 0, 0, 12] + Array(repeating: 0, count: 12)).dropLast()))
         #expect(longer.truncatedAt == "virtio_scsi.sense.additional_bytes")
     }
