@@ -191,4 +191,30 @@ import VQWire
         #expect(SCSIDataIn.decode(command: try Self.command(SCSICommand.read10(lba: 0, blocks: 1)), data: [1, 2, 3]) == nil)
         #expect(SCSIDataIn.decode(command: try Self.command([0x9e, 0x12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0]), data: [1]) == nil)
     }
+
+    @Test func everyPrefixOfEveryBuilderIsPartialAndTheWholeIsNot() throws {
+        let cases: [(cdb: [UInt8], data: [UInt8], partial: String)] = [
+            (SCSICommand.inquiry(alloc: 36), SCSIDataIn.inquiryStandard(vendor: "V", product: "P", revision: "R"), "virtio_scsi.inquiry.partial"),
+            (SCSICommand.inquiry(evpd: true, page: 0, alloc: 99), SCSIDataIn.vpdSupportedPages([0, 0x80, 0x83]), "virtio_scsi.vpd.partial"),
+            (SCSICommand.inquiry(evpd: true, page: 0x80, alloc: 99), SCSIDataIn.vpdUnitSerialNumber("S1"), "virtio_scsi.vpd.partial"),
+            (SCSICommand.inquiry(evpd: true, page: 0x83, alloc: 99),
+             SCSIDataIn.vpdDeviceIdentification([.naa(0x6000_0000_0000_0001), .relativeTargetPort(2)]), "virtio_scsi.vpd.partial"),
+            (SCSICommand.inquiry(evpd: true, page: 0xb0, alloc: 99), SCSIDataIn.vpdBlockLimits(maxTransferLength: 1), "virtio_scsi.vpd.partial"),
+            (SCSICommand.inquiry(evpd: true, page: 0xb1, alloc: 99), SCSIDataIn.vpdBlockDeviceCharacteristics(rotationRate: 1), "virtio_scsi.vpd.partial"),
+            (SCSICommand.readCapacity10(), SCSIDataIn.readCapacity10(lastLBA: 7, blockLength: 512), "virtio_scsi.read_capacity.partial"),
+            (SCSICommand.readCapacity16(), Array(SCSIDataIn.readCapacity16(lastLBA: 7, blockLength: 512).prefix(16)), "virtio_scsi.read_capacity.partial"),
+            (SCSICommand.reportLuns(alloc: 99), SCSIDataIn.reportLuns([0, 9]), "virtio_scsi.report_luns.partial"),
+        ]
+        var prefixes = 0
+        for (cdb, data, partial) in cases {
+            let whole = try Self.decode(cdb, data)
+            #expect(whole.first(named: partial) == nil, "\(Hex.spaced(data))")
+            for length in 1..<data.count {
+                let f = try Self.decode(cdb, Array(data[0..<length]))
+                #expect(f.first(named: partial) != nil, "\(Hex.spaced(data)) cut to \(length)")
+                prefixes += 1
+            }
+        }
+        #expect(prefixes == cases.reduce(0) { $0 + $1.data.count - 1 })
+    }
 }
