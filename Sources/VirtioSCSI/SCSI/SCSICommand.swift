@@ -216,7 +216,8 @@ extension SCSICommand {
             let evpd = try c.u8(1, F.evpd) & 1 != 0
             flag(F.evpd, evpd, word: "evpd")
             let page = try c.u8(2, F.pageCode)
-            code(F.pageCode, page, evpd ? CDBNames.vpdPage(page) : Naming.unknown(UInt64(page)))
+            let pageName = evpd ? CDBNames.vpdPage(page) : page == 0 ? "standard INQUIRY data" : "\(Naming.unknown(UInt64(page))) without EVPD"
+            code(F.pageCode, page, pageName)
             if evpd {
                 vpdPage = page
                 summaryWords += ["page", Hex.short(UInt64(page))]
