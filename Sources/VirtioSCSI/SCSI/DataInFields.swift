@@ -67,7 +67,7 @@ extension SCSIDataIn {
         public static let readCapacity = FieldDef("virtio_scsi.read_capacity", "READ CAPACITY data", .group)
         public static let lastLBA = FieldDef("virtio_scsi.read_capacity.last_lba", "Last logical block address", .uint(bits: 64))
         public static let blockLength = FieldDef("virtio_scsi.read_capacity.block_length", "Logical block length", .uint(bits: 32))
-        public static let capacity = FieldDef("virtio_scsi.read_capacity.capacity", "Capacity (bytes)", .uint(bits: 64))
+        public static let capacity = FieldDef("virtio_scsi.read_capacity.capacity", "Capacity", .uint(bits: 64))
         public static let protectionType = FieldDef("virtio_scsi.read_capacity.p_type", "Protection type (P_TYPE)", .uint(bits: 3))
         public static let protectionEnabled = FieldDef("virtio_scsi.read_capacity.prot_en", "Protection enabled (PROT_EN)", .bool)
         public static let piExponent = FieldDef("virtio_scsi.read_capacity.p_i_exponent", "P_I_EXPONENT", .uint(bits: 4))

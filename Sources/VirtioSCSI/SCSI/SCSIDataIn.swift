@@ -106,9 +106,10 @@ extension SCSIDataIn {
                 d.list.add(F.cmdQue, .bool(b7 & 0x02 != 0))
                 let vendor = Names.ascii(try body.readBytes(8, F.vendor.name))
                 d.list.add(F.vendor, .string(vendor))
+                d.summary += " \"\(vendor)\""
                 let product = Names.ascii(try body.readBytes(16, F.product.name))
                 d.list.add(F.product, .string(product))
-                d.summary += " \"\(vendor)\" \"\(product)\""
+                d.summary += " \"\(product)\""
                 let revision = Names.ascii(try body.readBytes(4, F.revision.name))
                 d.list.add(F.revision, .string(revision))
                 d.summary += " \"\(revision)\""
