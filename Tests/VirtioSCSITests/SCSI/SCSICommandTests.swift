@@ -2,16 +2,6 @@ import Testing
 import VQWire
 @testable import VirtioSCSI
 
-/// The decode error of bytes that must not decode.
-func decodeError<T>(_ body: () throws(DecodeError) -> T) -> DecodeError? {
-    do {
-        _ = try body()
-        return nil
-    } catch {
-        return error
-    }
-}
-
 extension SCSICommand {
     func value(_ name: String) -> FieldValue? { fields.first(named: name)?.value }
 }
