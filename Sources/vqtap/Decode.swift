@@ -14,7 +14,8 @@ struct Decode: ParsableCommand {
             hex string, with or without 0x; '#' starts a comment; offset columns of tcpdump -x \
             and xxd are skipped. Bytes past a request header are data-out, past a response \
             header data-in.
-            Example: vqtap decode --kind cmd-req 01 00 40 05 00 00 00 00 2a 00 00 00 00 00 00 00 00 00 00 28 00 00 00 08 00 00 00 08 00
+            Examples: vqtap decode --kind cdb 28 00 00 00 08 00 00 00 08 00
+                      vqtap decode --kind event -v - < event.hex
             """
     )
 
