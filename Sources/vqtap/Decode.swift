@@ -19,7 +19,7 @@ struct Decode: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "What the bytes are: \(MessageKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(name: .long, help: "What the bytes are.")
     var kind: MessageKind
 
     @Option(name: .long, help: "CDB size in the request header (virtio_scsi_config.cdb_size).")
