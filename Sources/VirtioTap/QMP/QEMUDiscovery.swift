@@ -163,6 +163,9 @@ public final class QEMUDiscovery {
         }
         var files: [String: String] = [:]
         for b in used {
+            if b.type == "memory-backend-ram" {
+                throw QMPError(.unexpectedAnswer, "QMP: guest RAM is anonymous memory (\(b.type) '\(b.id)') that only QEMU can see; start QEMU with -object memory-backend-file,id=mem,size=SIZE,mem-path=/dev/shm/NAME,share=on -machine memory-backend=mem")
+            }
             if b.share == false {
                 throw QMPError(.unexpectedAnswer, "QMP: memory backend '\(b.id)' has share=off: QEMU keeps guest RAM private and a tap cannot see it; start QEMU with share=on on \(b.type) '\(b.id)'")
             }

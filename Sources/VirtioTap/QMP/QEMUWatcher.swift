@@ -37,6 +37,9 @@ public final class QEMUWatcher {
     public private(set) var maxRoundTripNs: UInt64 = 0
     /// Monotonic time (ns) of the poll that reported the last change.
     public private(set) var lastChangeNs: UInt64 = 0
+    /// Wall clock (ns since the epoch) when the last status answer arrived: compare with
+    /// QEMU's `virtio_set_status` trace to see how late a change was noticed.
+    public private(set) var statusSeenRealtimeNs: UInt64 = 0
 
     /// Discovers the device now (generation `generation`) and prepares to watch it.
     public init(discovery: QEMUDiscovery, generation: UInt64 = 1, interval: Double = 0.002) throws(QMPError) {
@@ -78,6 +81,7 @@ public final class QEMUWatcher {
             }
         }
         let rtt = vq_monotonic_ns() - t0
+        statusSeenRealtimeNs = vq_realtime_ns()
         polls += 1
         totalRoundTripNs += rtt
         maxRoundTripNs = max(maxRoundTripNs, rtt)

@@ -40,17 +40,96 @@ public indirect enum QMPValue: Sendable, Equatable, Codable, CustomStringConvert
         }
     }
 
-    /// Parses one JSON text; nil if it is not JSON.
+    /// Parses one JSON text; nil if it is not JSON. JSONSerialization is ~100x faster
+    /// than a Decodable walk, which matters at hundreds of status polls a second.
     public static func parse(_ data: Data) -> QMPValue? {
-        try? JSONDecoder().decode(QMPValue.self, from: data)
+        guard let any = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return nil }
+        return QMPValue(foundation: any)
+    }
+
+    /// Converts JSONSerialization's output. Booleans are NSNumbers of type `c`; integers
+    /// above Int64.max come as `Q`.
+    init?(foundation any: Any) {
+        switch any {
+        case is NSNull: self = .null
+        case let s as String: self = .string(s)
+        case let n as NSNumber:
+            switch String(cString: n.objCType) {
+            case "c", "B": self = .bool(n.boolValue)
+            case "d", "f": self = .double(n.doubleValue)
+            case "Q": self = n.uint64Value <= UInt64(Int64.max) ? .int(n.int64Value) : .uint(n.uint64Value)
+            default: self = .int(n.int64Value)
+            }
+        case let a as [Any]:
+            var out: [QMPValue] = []
+            out.reserveCapacity(a.count)
+            for e in a {
+                guard let v = QMPValue(foundation: e) else { return nil }
+                out.append(v)
+            }
+            self = .array(out)
+        case let o as [String: Any]:
+            var out: [String: QMPValue] = [:]
+            for (k, e) in o {
+                guard let v = QMPValue(foundation: e) else { return nil }
+                out[k] = v
+            }
+            self = .object(out)
+        default:
+            return nil
+        }
     }
 
     /// Compact JSON with sorted keys (commands on the wire, test fixtures).
     public var json: String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? enc.encode(self) else { return "null" }
-        return String(decoding: data, as: UTF8.self)
+        var out = ""
+        write(into: &out)
+        return out
+    }
+
+    private func write(into out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .int(let i): out += String(i)
+        case .uint(let u): out += String(u)
+        case .double(let d): out += d.isFinite ? "\(d)" : "null"
+        case .string(let s): Self.writeString(s, into: &out)
+        case .array(let a):
+            out += "["
+            for (i, e) in a.enumerated() {
+                if i > 0 { out += "," }
+                e.write(into: &out)
+            }
+            out += "]"
+        case .object(let o):
+            out += "{"
+            for (i, k) in o.keys.sorted().enumerated() {
+                if i > 0 { out += "," }
+                Self.writeString(k, into: &out)
+                out += ":"
+                o[k]?.write(into: &out)
+            }
+            out += "}"
+        }
+    }
+
+    private static func writeString(_ s: String, into out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where u.value < 0x20:
+                let hex = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        out += "\""
     }
 
     public var description: String { json }
