@@ -208,10 +208,17 @@ public final class QEMUDiscovery {
 
     /// The layout of `device` now (status and queues re-read), with RAM as given.
     public func layout(of device: VirtioDeviceRef, regions: [DeviceLayout.Region], generation: UInt64) throws(QMPError) -> DeviceLayout {
+        try layoutAndStatus(of: device, regions: regions, generation: generation).layout
+    }
+
+    /// The layout and the status answer it was built from.
+    public func layoutAndStatus(of device: VirtioDeviceRef, regions: [DeviceLayout.Region],
+                                generation: UInt64) throws(QMPError) -> (layout: DeviceLayout, status: VirtioDeviceStatus) {
         let st = try status(of: device)
         let qs = st.driverOK ? try queues(of: device, count: st.numQueues) : []
-        return Self.layout(device: device, status: st, queues: qs, regions: regions, generation: generation,
-                           pid: pid, options: options)
+        let layout = Self.layout(device: device, status: st, queues: qs, regions: regions, generation: generation,
+                                 pid: pid, options: options)
+        return (layout, st)
     }
 
     /// Assembles a layout from parsed answers (no I/O: tests build it from fixtures).

@@ -47,20 +47,19 @@ public final class QEMUWatcher {
         self.interval = interval
         device = try discovery.selectDevice()
         let regions = try discovery.memoryRegions()
-        var first: DeviceLayout?
+        var first: (layout: DeviceLayout, status: VirtioDeviceStatus)?
         // The device may reset between the status and the queue reads: retry a few times.
         for attempt in 0..<5 {
             do {
-                first = try discovery.layout(of: device, regions: regions, generation: generation)
+                first = try discovery.layoutAndStatus(of: device, regions: regions, generation: generation)
                 break
             } catch where error.kind == .commandFailed && attempt < 4 {
                 continue
             }
         }
         guard let first else { throw QMPError(.unexpectedAnswer, "QMP: cannot read the queues of \(device.path)") }
-        layout = first
-        deviceStatus = 0
-        if let st = try? discovery.status(of: device) { deviceStatus = st.status }
+        layout = first.layout
+        deviceStatus = first.status.status
     }
 
     public var meanRoundTripNs: UInt64 { polls == 0 ? 0 : totalRoundTripNs / UInt64(polls) }
