@@ -43,6 +43,17 @@ struct LiveQEMUTests {
         print("recorded \(commands.count) answers in \(dir) (status 0x\(String(st.status, radix: 16)))")
     }
 
+    @Test func everyRegionIsMappable() throws {
+        let client = try QMPClient(socketPath: socket)
+        let layout = try QEMUDiscovery(client: client).discover()
+        print("regions: " + layout.regions.map { "\($0.file) @0x\(String($0.offset, radix: 16)) gpa 0x\(String($0.gpa, radix: 16)) size 0x\(String($0.size, radix: 16))" }.joined(separator: "; "))
+        #expect(layout.regions.isEmpty == false)
+        for r in layout.regions {
+            let m = try MappedFile(path: r.file, offset: r.offset, length: Int(r.size))
+            #expect(m.isIntact)
+        }
+    }
+
     @Test func discoversWatchesAndSeesTheRingsMove() throws {
         let client = try QMPClient(socketPath: socket)
         print("QEMU \(client.qemuVersion ?? "?"), pid \(client.peerPID.map(String.init) ?? "?")")
