@@ -63,6 +63,17 @@ final class ScriptedQEMU: @unchecked Sendable {
         }
     }
 
+    @Test func resyncStartsANewGenerationAtTheSameAddresses() throws {
+        try watch([.linux, .linux, .paused]) { (w: QEMUWatcher) throws in
+            guard case .ready(let again) = try w.resync() else { Issue.record("not ready"); return }
+            #expect(again == { var l = QEMUDiscoveryTests.linuxLayout(); l.generation = 2; return l }())
+            guard case .reset(let reset) = try w.resync() else { Issue.record("not reset"); return }
+            #expect(reset.generation == 3)
+            #expect(reset.queues == [])
+            #expect(w.deviceStatus == 0)
+        }
+    }
+
     @Test func readyAtAttachIsGenerationOne() throws {
         try watch([.linux]) { (w: QEMUWatcher) throws in
             #expect(w.layout == QEMUDiscoveryTests.linuxLayout())
