@@ -154,6 +154,22 @@ public final class QEMUWatcher {
         }
     }
 
+    /// The layout once the rings are live: now if they are, else after the next DRIVER_OK
+    /// (`vqtap capture --wait`). Nil at the timeout; throws when QEMU or the device is gone.
+    public func waitUntilReady(timeout: Double) throws(QMPError) -> DeviceLayout? {
+        if layout.status == .ready { return layout }
+        let deadline = QMPClient.deadline(after: timeout)
+        while true {
+            let left = Double(deadline &- min(deadline, vq_monotonic_ns())) / 1e9
+            switch try waitForChange(timeout: left) {
+            case .ready(let l)?: return l
+            case .gone(let reason)?: throw QMPError(.closed, "QMP: \(reason)")
+            case .reset?: continue
+            case nil: return nil
+            }
+        }
+    }
+
     private func markGone(_ reason: String) -> Change {
         isGone = true
         lastChangeNs = vq_monotonic_ns()

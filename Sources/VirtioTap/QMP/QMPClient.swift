@@ -79,6 +79,19 @@ public final class QMPClient {
 
     deinit { close() }
 
+    /// Connects, retrying while the socket is missing or refuses (QEMU not started yet),
+    /// for up to `waiting` seconds. Other errors are thrown at once.
+    public static func connect(socketPath: String, timeout: Double = 5, waiting: Double) throws(QMPError) -> QMPClient {
+        let deadline = deadline(after: waiting)
+        while true {
+            do {
+                return try QMPClient(socketPath: socketPath, timeout: timeout)
+            } catch where error.kind == .connect && vq_monotonic_ns() < deadline {
+                usleep(50_000)
+            }
+        }
+    }
+
     /// `major.minor.micro` from the greeting, e.g. `7.2.22`.
     public var qemuVersion: String? {
         guard let v = greeting["QMP"]?["version"]?["qemu"],

@@ -74,6 +74,19 @@ final class ScriptedQEMU: @unchecked Sendable {
         }
     }
 
+    @Test func waitUntilReady() throws {
+        try watch([.paused, .paused, .paused, .linux]) { (w: QEMUWatcher) throws in
+            #expect(try w.waitUntilReady(timeout: 2) == { var l = QEMUDiscoveryTests.linuxLayout(); l.generation = 2; return l }())
+            #expect(try w.waitUntilReady(timeout: 0)?.generation == 2)
+        }
+        try watch([.paused]) { (w: QEMUWatcher) throws in
+            #expect(try w.waitUntilReady(timeout: 0.05) == nil)
+        }
+        try watch([.paused, .close]) { (w: QEMUWatcher) throws in
+            #expect(throws: QMPError(.closed, "QMP: QEMU closed the QMP connection (it exited?)")) { try w.waitUntilReady(timeout: 2) }
+        }
+    }
+
     @Test func readyAtAttachIsGenerationOne() throws {
         try watch([.linux]) { (w: QEMUWatcher) throws in
             #expect(w.layout == QEMUDiscoveryTests.linuxLayout())

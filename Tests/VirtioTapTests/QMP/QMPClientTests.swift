@@ -148,6 +148,17 @@ import Testing
         #expect(error { _ = try QMPClient(socketPath: long) } == QMPError(.connect, "QMP socket \(long): path is empty or longer than 107 bytes"))
     }
 
+    @Test func connectWaitsForTheSocket() throws {
+        let missing = NSTemporaryDirectory() + "vqtap-qmp-never-\(getpid()).sock"
+        let start = Date()
+        #expect(error { _ = try QMPClient.connect(socketPath: missing, waiting: 0.2) } == QMPError(.connect, "QMP socket \(missing): no such file or directory"))
+        #expect(Date().timeIntervalSince(start) >= 0.2)
+        try withServer({ _, _ in [] }) { server in
+            let client = try QMPClient.connect(socketPath: server.path, waiting: 1)
+            #expect(client.qemuVersion == "7.2.22")
+        }
+    }
+
     @Test func valueParsing() throws {
         let v = try #require(QMPValue.parse(Data(#"{"a": [true, 0, -1, 1.5, "x", null, 18446744073709551615, 9223372036854775807]}"#.utf8)))
         #expect(v == ["a": [true, 0, -1, .double(1.5), "x", .null, .uint(UInt64.max), .int(Int64.max)]])
