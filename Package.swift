@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // System libraries, from Debian's -dev packages (the Makefile installs them).
@@ -34,14 +35,19 @@ let package = Package(
         // The tap: read-only mapping of guest memory, discovery, ring pollers, loss accounting.
         .target(name: "VirtioTap", dependencies: ["VirtioRing", "VQRecord", "CVQSys"]),
         // Matching, latency, statistics: listeners of decoded records.
-        .target(name: "VQAnalysis", dependencies: ["VirtioSCSI", "VQRecord", "VQWire"]),
+        .target(name: "VQAnalysis", dependencies: [
+            "VirtioSCSI", "VQRecord", "VQWire",
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
         // Sinks: text (tcpdump-like tiers) and JSON lines renderers of field trees and records.
         .target(name: "VQOutput", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
+        // The live view: model snapshot -> views -> screen buffer -> terminal (ncurses).
+        .target(name: "VQTUI", dependencies: ["VQAnalysis", "VQOutput", "VirtioSCSI", "VQRecord", "VQWire", "CNcurses"]),
 
         .executableTarget(
             name: "vqtap",
             dependencies: [
-                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "CPcap", "CNcurses", "CVQSys",
+                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "VQTUI", "CPcap", "CNcurses", "CVQSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -52,6 +58,7 @@ let package = Package(
         .testTarget(name: "VirtioSCSITests", dependencies: ["VirtioSCSI", "VQWire", "VQOutput"]),
         .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "VQAnalysisTests", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
+        .testTarget(name: "VQTUITests", dependencies: ["VQTUI", "VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput"]),
     ],
     swiftLanguageModes: [.v6]

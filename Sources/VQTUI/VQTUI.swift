@@ -1,0 +1,1 @@
+// The live view (vqtap top): model snapshot -> views -> screen buffer -> terminal.
