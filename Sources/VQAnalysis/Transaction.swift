@@ -178,8 +178,9 @@ public struct TMFTransaction: Sendable {
         if let lun { s += " \(lun)" }
         if subtype.usesTag { s += " tag \(Hex.u64(tag))" }
         s += " named \(named.count)"
+        guard let response else { return s + " sent" }
         if aborts { s += " aborted \(aborted)" }
-        if let response { s += " -> \(response.name(in: .taskManagement))" } else { s += " (outstanding)" }
+        s += " -> \(response.name(in: .taskManagement))"
         if let latencyNs { s += " in \(DurationText.format(latencyNs))" }
         return s
     }

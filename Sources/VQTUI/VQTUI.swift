@@ -1,1 +1,0 @@
-// The live view (vqtap top): model snapshot -> views -> screen buffer -> terminal.
