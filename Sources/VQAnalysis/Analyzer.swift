@@ -82,6 +82,8 @@ public struct Analyzer {
     /// Commands that completed after more than the stuck threshold.
     public private(set) var slowCompletions: UInt64 = 0
     public private(set) var transactionCount: UInt64 = 0
+    /// Commands that did not end GOOD (whether or not `errors` keeps them).
+    public private(set) var errorCount: UInt64 = 0
     private var nextEventqCheckNs: UInt64 = 0
 
     public init(options: Options = Options()) {
@@ -136,6 +138,7 @@ public struct Analyzer {
             recent.append(t)
             if let l = t.latencyNs, l >= options.stuckThresholdNs { slowCompletions += 1 }
             if t.isError {
+                errorCount += 1
                 if options.keepErrors { errors.append(t) }
                 log.append(LogEntry(timeNs: t.endNs, kind: .error, device: t.device,
                                     text: "\(t.opcodeName) \(t.lun?.description ?? "?") tag \(t.tag.map(Hex.u64) ?? "?"): \(t.outcome.detail)",
@@ -173,6 +176,7 @@ public struct Analyzer {
         eventCounts = [:]
         slowCompletions = 0
         transactionCount = 0
+        errorCount = 0
     }
 
     public func stuck(at nowNs: UInt64? = nil) -> [InFlightCommand] {

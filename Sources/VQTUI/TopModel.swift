@@ -62,7 +62,7 @@ public struct TopSnapshot: Sendable {
         findingCounts = a.findingCounts
         tmfCount = a.tmfs.total
         eventCount = a.events.total
-        errorCount = a.errors.total
+        errorCount = a.errorCount
         transactionCount = a.transactionCount
         self.finished = finished
     }

@@ -1,0 +1,198 @@
+import ArgumentParser
+import Foundation
+import VQAnalysis
+import VQOutput
+import VQRecord
+import VirtioSCSI
+import VQWire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `vqtap stats FILE`: the offline report of a capture (what a storage engineer pastes into
+/// a bug): statistics grouped as asked, then errors, TMFs, events, stuck requests and
+/// conformance findings.
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Report latency, rates, errors, TMFs, events and findings of a capture.",
+        discussion: """
+            Tables per device, queue, LUN, opcode and outcome (or the groups --by names); \
+            -T json prints JSON lines, -T csv one CSV table. --plot writes the latency \
+            histogram and latency over time as SVG. See vqtap-stats(1).
+            """
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, csv }
+
+    @Option(name: .customShort("r"), help: ArgumentHelp("The capture file (pcapng).", valueName: "file"))
+    var readFile: String?
+
+    @Argument(help: ArgumentHelp("The capture file (same as -r).", valueName: "file"))
+    var file: String?
+
+    @Option(name: .customShort("T"), help: ArgumentHelp("Output format: text, json (JSON lines) or csv.", valueName: "format"))
+    var format: Format = .text
+
+    @Option(help: ArgumentHelp("Group by these, comma-separated: device, queue, lun, opcode, outcome. Several --by give several tables.", valueName: "dimensions"))
+    var by: [String] = []
+
+    @Option(help: ArgumentHelp("Requests outstanding (or that took) longer than this are listed as stuck (slow).", valueName: "duration"))
+    var stuck: String = "1s"
+
+    @Option(help: ArgumentHelp("Write the latency histogram and latency over time as SVG.", valueName: "file.svg"))
+    var plot: String?
+
+    @Option(name: .customShort("c"), help: ArgumentHelp("Read at most this many records.", valueName: "count"))
+    var count: Int?
+
+    @Option(help: ArgumentHelp("Entries listed per list (errors, TMFs, events, findings, stuck).", valueName: "n"))
+    var list: Int = 20
+
+    @Flag(help: "Report on the built-in synthetic workload instead of a file (with --duration).")
+    var synthetic = false
+
+    @Option(help: ArgumentHelp("With --synthetic: how much traffic to generate.", valueName: "duration"))
+    var duration: String = "10s"
+
+    @Option(help: ArgumentHelp("With --synthetic: commands per second.", valueName: "n"))
+    var iops: Double = 20_000
+
+    var path: String? { readFile ?? file }
+
+    func groupings() throws -> [Grouping] {
+        if by.isEmpty { return Grouping.standard }
+        return try by.map { text in
+            switch Dimension.parseList(text) {
+            case let .success(d): return Grouping(d)
+            case let .failure(f): throw ValidationError("--by: '\(f.word)' is not one of device, queue, lun, opcode, outcome")
+            }
+        }
+    }
+
+    func validate() throws {
+        if readFile != nil && file != nil { throw ValidationError("give the capture file once: -r FILE or FILE") }
+        if path == nil && !synthetic { throw ValidationError("nothing to read: give a capture file (-r FILE) or --synthetic") }
+        if path != nil && synthetic { throw ValidationError("--synthetic and a capture file exclude each other") }
+        guard DurationText.parse(stuck).map({ $0 > 0 }) ?? false else { throw ValidationError("--stuck takes a duration such as 500ms or 1s, not '\(stuck)'") }
+        guard DurationText.parse(duration).map({ $0 > 0 }) ?? false else { throw ValidationError("--duration takes a duration such as 10s, not '\(duration)'") }
+        if let count, count < 1 { throw ValidationError("-c must be at least 1") }
+        guard list >= 0 else { throw ValidationError("--list cannot be negative") }
+        guard iops > 0 && iops <= 10_000_000 else { throw ValidationError("--iops must be above 0 and at most 10000000") }
+        _ = try groupings()
+    }
+
+    func run() throws {
+        var options = Analyzer.Options()
+        let tables = try groupings()
+        options.statistics.groupings = tables
+        if !options.statistics.groupings.contains(.device) { options.statistics.groupings.append(.device) }
+        options.stuckThresholdNs = DurationText.parse(stuck) ?? 1_000_000_000
+        // A report covers the whole file: the window is irrelevant, keep it cheap.
+        options.statistics.windowSlots = 1
+        options.statistics.windowNs = 3_600_000_000_000
+        options.recentLimit = 1
+        var analyzer = Analyzer(options: options)
+        var series = LatencySeries()
+        var source: any RecordSource
+        var sourceName: String
+        var fileSize: UInt64 = 0
+        if synthetic {
+            source = SyntheticSource(iops: iops, durationNs: DurationText.parse(duration) ?? 10_000_000_000)
+            sourceName = "synthetic \(Int(iops)) IOPS for \(duration)"
+        } else {
+            let p = path ?? ""
+            fileSize = (try? FileManager.default.attributesOfItem(atPath: p)[.size] as? UInt64) ?? 0
+            source = try CaptureFiles.open(p)
+            sourceName = p
+        }
+        var progress = Progress(totalBytes: fileSize)
+        var records = 0
+        var partial: String?
+        do {
+            while count.map({ records < $0 }) ?? true, let r = try source.next() {
+                records += 1
+                analyzer.consume(r)
+                if plot != nil, r.kind == .used, r.latencyNs > 0, VirtioSCSIQueueRole(queue: r.queue) != .event {
+                    series.add(endNs: r.timestampNs, latencyNs: r.latencyNs)
+                }
+                if records & 0xffff == 0 { progress.update(records: records) }
+            }
+        } catch {
+            partial = "\(error)"
+        }
+        progress.finish()
+        analyzer.tick(at: analyzer.matcher.lastNs)
+        series.flush()
+        let report = StatsReport(analyzer: analyzer, source: sourceName, records: records, listLimit: list, groupings: tables)
+        switch format {
+        case .text: print(report.text(), terminator: "")
+        case .json: print(report.json(), terminator: "")
+        case .csv: print(report.csv(), terminator: "")
+        }
+        if let plot {
+            let svg = StatsPlot.svg(analyzer: analyzer, series: series, title: sourceName)
+            do { try svg.write(toFile: plot, atomically: true, encoding: .utf8) } catch {
+                throw VQTapFailure("stats: cannot write \(plot): \(error.localizedDescription)")
+            }
+        }
+        if let partial { throw VQTapFailure("stats: \(sourceName): \(partial) (the report covers the \(records) records before it)", status: .partlyRead) }
+    }
+}
+
+/// The synthetic workload as a record source, as fast as it generates.
+struct SyntheticSource: RecordSource {
+    var workload: SyntheticWorkload
+    var endNs: UInt64
+    var clockNs: UInt64
+    var pending: [CaptureRecord] = []
+    var index = 0
+
+    init(iops: Double, durationNs: UInt64, seed: UInt64 = 1) {
+        var o = SyntheticWorkload.Options()
+        o.iops = iops
+        o.seed = seed
+        o.tmfEvery = UInt64(max(1000, iops * 2))
+        o.eventEvery = UInt64(max(1000, iops * 3))
+        workload = SyntheticWorkload(options: o)
+        clockNs = o.startNs
+        endNs = o.startNs + durationNs
+    }
+
+    mutating func next() throws -> CaptureRecord? {
+        while index >= pending.count {
+            guard clockNs < endNs else { return nil }
+            clockNs = min(endNs, clockNs + 100_000_000)
+            pending = workload.records(until: clockNs)
+            index = 0
+        }
+        defer { index += 1 }
+        return pending[index]
+    }
+}
+
+/// A progress bar on stderr for large files when stderr is a terminal.
+struct Progress {
+    let totalBytes: UInt64
+    let enabled: Bool
+    let start = TopRunnerClock.monotonicNs()
+
+    init(totalBytes: UInt64) {
+        self.totalBytes = totalBytes
+        enabled = totalBytes > 64 << 20 && isatty(STDERR_FILENO) == 1
+    }
+
+    /// Records read so far; the bar is drawn from the share of elapsed time to an estimate
+    /// by bytes when the reader cannot say its offset.
+    mutating func update(records: Int) {
+        guard enabled else { return }
+        let seconds = Double(TopRunnerClock.monotonicNs() - start) / 1e9
+        let rate = seconds > 0 ? Double(records) / seconds : 0
+        let line = "\r\(records) records  \(Int(rate)) records/s  \(DurationText.fixed(seconds, 1))s "
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1b}[K".utf8))
+    }
+}
