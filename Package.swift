@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
     ],
     targets: [
         // System libraries, from Debian's -dev packages (the Makefile installs them).
@@ -25,19 +26,25 @@ let package = Package(
         .target(name: "VirtioRing", dependencies: ["VQWire"]),
         // virtio-scsi messages and SCSI (CDB, sense, status, code tables).
         .target(name: "VirtioSCSI", dependencies: ["VQWire"]),
+        // Simulated virtio-scsi driver + device on a shared-memory file (demo, tests, benchmarks).
+        .target(name: "VQSim", dependencies: [
+            "VirtioRing", "VirtioSCSI", "VQWire",
+            .product(name: "Atomics", package: "swift-atomics"),
+        ]),
         // Sinks: text (tcpdump-like tiers) and JSON lines renderers of field trees.
         .target(name: "VQOutput", dependencies: ["VQWire"]),
 
         .executableTarget(
             name: "vqtap",
             dependencies: [
-                "VQWire", "VirtioRing", "VirtioSCSI", "VQOutput", "CPcap", "CNcurses",
+                "VQWire", "VirtioRing", "VirtioSCSI", "VQOutput", "VQSim", "CPcap", "CNcurses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "VQWireTests", dependencies: ["VQWire"]),
         .testTarget(name: "VirtioRingTests", dependencies: ["VirtioRing", "VQWire"]),
         .testTarget(name: "VirtioSCSITests", dependencies: ["VirtioSCSI", "VQWire", "VQOutput"]),
+        .testTarget(name: "VQSimTests", dependencies: ["VQSim", "VirtioRing", "VQWire"]),
         .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQWire"]),
         .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput"]),
     ],

@@ -9,6 +9,6 @@ struct VQTap: ParsableCommand {
         abstract: "Capture and decode virtqueue traffic (virtio-scsi).",
         discussion: "See vqtap(1). Exit status: 0 success, 1 usage or unreadable input, 2 input partly read, 3 the device or its memory went away.",
         version: VersionInfo.text,
-        subcommands: []
+        subcommands: [Simulate.self]
     )
 }
