@@ -34,7 +34,7 @@ public struct SimConfig: Sendable {
     public var resetEveryNs: UInt64 = 0
     public var hotplugEveryNs: UInt64 = 0
     public var resizeEveryNs: UInt64 = 0
-    public var diskSize: UInt64 = 256 << 20
+    public var diskSize: UInt64 = 64 << 20
     public var latency = LatencyModel.defaultModel
     public var faults: [SimFault: Double] = [:]
     public var seed: UInt64 = 0x5eed

@@ -153,8 +153,8 @@ final class SimDevice: @unchecked Sendable {
         let maxBlocks = baseBlocks + baseBlocks / 8
         for t in 0..<config.targets {
             for l in 0..<config.luns {
-                // Sparse: untouched blocks read as zeros and take no memory.
-                guard let p = mmap(nil, Int(maxBlocks * 512), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), p != MAP_FAILED else {
+                // Populated up front: a page fault per first write would cost more than the I/O itself.
+                guard let p = mmap(nil, Int(maxBlocks * 512), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE, -1, 0), p != MAP_FAILED else {
                     throw SimError("--disk-size: cannot reserve \(maxBlocks * 512) bytes for a disk")
                 }
                 (disks + t * config.luns + l).initialize(to: DiskState(
@@ -266,10 +266,12 @@ final class SimDevice: @unchecked Sendable {
     // MARK: - Request queues
 
     @inline(__always)
-    func pollRequests(_ qi: Int, now: UInt64) -> Int {
+    func pollRequests(_ qi: Int, now stepNow: UInt64) -> Int {
         let q = queues + qi
         let availIdx = q.pointee.ring.availIdx.load(ordering: .acquiring)
         var n = 0
+        // The truth's times must follow the driver's: read the clock after the acquire.
+        let now = recordTimes && q.pointee.lastAvail != availIdx ? monotonicNs() : stepNow
         while q.pointee.lastAvail != availIdx {
             let head = q.pointee.ring.availEntry(q.pointee.lastAvail)
             q.pointee.lastAvail &+= 1
@@ -721,10 +723,11 @@ final class SimDevice: @unchecked Sendable {
 
     // MARK: - Controlq
 
-    func pollControl(now: UInt64) -> Int {
+    func pollControl(now stepNow: UInt64) -> Int {
         let q = queues + 0
         let availIdx = q.pointee.ring.availIdx.load(ordering: .acquiring)
         var n = 0
+        let now = recordTimes && q.pointee.lastAvail != availIdx ? monotonicNs() : stepNow
         while q.pointee.lastAvail != availIdx {
             let head = Int(q.pointee.ring.availEntry(q.pointee.lastAvail))
             q.pointee.lastAvail &+= 1

@@ -82,9 +82,12 @@ struct DrvLUN {
     let busy: UnsafeMutablePointer<UInt8>
     var seqLBA: UInt64 = 0
     var epoch: UInt32 = 0
-    var uaAllowed = true
+    /// UNIT ATTENTION conditions the driver has caused and not yet seen (power-on counts one).
+    var uaExpected = 1
     var removed = false
     var isHotplug = false
+    /// LUN or I_T nexus resets sent and not yet answered.
+    var resetsInFlight = 0
 }
 
 public struct DriverCounters: Sendable {
@@ -343,7 +346,7 @@ final class SimDriver: @unchecked Sendable {
             }
         }
         coldInflight = 0
-        for i in 0..<lunCount { luns[i].uaAllowed = true; luns[i].epoch &+= 1 }
+        for i in 0..<lunCount { luns[i].uaExpected += 1; luns[i].epoch &+= 1; luns[i].resetsInFlight = 0 }
         heldEventSlots.removeAll()
         // Same addresses one time in three (QEMU sees that after a guest reboot), else the other set.
         if counters.deviceResets % 3 != 0 { placeSet ^= 1 }
@@ -760,7 +763,7 @@ final class SimDriver: @unchecked Sendable {
             // REPORT SUPPORTED OPERATION CODES, which sd probes and this disk does not implement.
             opcode = SCSIOp.maintenanceIn; set(1, 0x0c); alloc = 512; be32(6, alloc); slot.pointee.serviceAction = 0x0c
         case .lbaOutOfRange:
-            opcode = SCSIOp.read16; cdb.storeBytes(of: (blocks + 8).bigEndian, toByteOffset: 2, as: UInt64.self); be32(10, 1); alloc = 512
+            opcode = SCSIOp.read16; cdb.storeBytes(of: (blocks + blocks / 8 + 8).bigEndian, toByteOffset: 2, as: UInt64.self); be32(10, 1); alloc = 512
         case .invalidField:
             opcode = SCSIOp.inquiry; set(2, 0x80); alloc = 96; be16(3, alloc) // page code without EVPD
         case .read, .write, .tmf, .an, .eventBuffer:
@@ -952,7 +955,7 @@ final class SimDriver: @unchecked Sendable {
             return false
         case VSResponse.reset:
             counters.resetResponses += 1
-            if lunIndex < 0 || luns[lunIndex].epoch == slot.pointee.epoch { fail("queue \(qi): RESET without a reset for \(lunText(slot))") }
+            if lunIndex < 0 || (luns[lunIndex].epoch == slot.pointee.epoch && luns[lunIndex].resetsInFlight == 0) { fail("queue \(qi): RESET without a reset for \(lunText(slot))") }
             return false
         default:
             fail("queue \(qi): response \(VSResponse.name(response)) for \(SCSIOp.name(slot.pointee.opcode)) on \(lunText(slot))")
@@ -968,9 +971,9 @@ final class SimDriver: @unchecked Sendable {
             let got = SenseCode(key: key, asc: asc, ascq: ascq)
             if key == 6 {
                 counters.unitAttentions += 1
-                let allowed = lunIndex >= 0 && (luns[lunIndex].uaAllowed || config.resizeEveryNs > 0 || hotplugLun)
+                let allowed = lunIndex >= 0 && (luns[lunIndex].uaExpected > 0 || config.resizeEveryNs > 0 || hotplugLun)
                 if !allowed { fail("queue \(qi): unexpected UNIT ATTENTION \(hex(asc))/\(hex(ascq)) on \(lunText(slot))") }
-                if lunIndex >= 0 { luns[lunIndex].uaAllowed = false }
+                if lunIndex >= 0 { luns[lunIndex].uaExpected = max(0, luns[lunIndex].uaExpected - 1) }
                 if usedLen != UInt32(respSize) && devFault == 0 { fail("queue \(qi): CHECK CONDITION with data (\(usedLen))") }
                 return false
             }
@@ -980,6 +983,8 @@ final class SimDriver: @unchecked Sendable {
             return false
         }
         if status != SAM.good { fail("queue \(qi): status \(SAM.statusName(status))"); return false }
+        // A LUN that was unplugged answers INQUIRY with qualifier 3 data, whatever the page.
+        if expected != nil && hotplugLun && op == .invalidField { return true }
         if let expected { fail("queue \(qi): GOOD where \(expected.key)/\(hex(expected.asc)) was due"); return false }
         if slot.pointee.expectBadTarget {
             // INQUIRY to LUN 0 of a missing target is answered BAD_TARGET; GOOD is wrong.
@@ -1000,7 +1005,7 @@ final class SimDriver: @unchecked Sendable {
             }
         case .inquiry:
             let data = memBase + slot.pointee.dataOff
-            if usedLen < UInt32(respSize) + 36 { fail("INQUIRY: \(usedLen) bytes") } else if data.load(as: UInt8.self) != 0 { fail("INQUIRY: peripheral \(hex(data.load(as: UInt8.self)))") }
+            if usedLen < UInt32(respSize) + 36 { fail("INQUIRY: \(usedLen) bytes") } else if data.load(as: UInt8.self) != 0 && !(hotplugLun && data.load(as: UInt8.self) == 0x7f) { fail("INQUIRY: peripheral \(hex(data.load(as: UInt8.self)))") }
         default:
             if usedLen > UInt32(respSize) + slot.pointee.allocation && devFault == 0 { fail("\(SCSIOp.name(slot.pointee.opcode)): more data than the allocation length") }
         }
@@ -1094,9 +1099,9 @@ final class SimDriver: @unchecked Sendable {
         while luns[lunIndex].removed && lunIndex > 0 { lunIndex -= 1 }
         let l = luns + lunIndex
         if type == VSControl.typeTMF && subtype == VSControl.logicalUnitReset {
-            l.pointee.epoch &+= 1; l.pointee.uaAllowed = true
+            l.pointee.epoch &+= 1; l.pointee.uaExpected += 1; l.pointee.resetsInFlight += 1
         } else if type == VSControl.typeTMF && subtype == VSControl.itNexusReset {
-            for i in 0..<lunCount where luns[i].target == l.pointee.target { luns[i].epoch &+= 1; luns[i].uaAllowed = true }
+            for i in 0..<lunCount where luns[i].target == l.pointee.target { luns[i].epoch &+= 1; luns[i].uaExpected += 1; luns[i].resetsInFlight += 1 }
         }
         let req = memBase + slot.pointee.hdrOff
         req.initializeMemory(as: UInt8.self, repeating: 0, count: 32)
@@ -1179,6 +1184,12 @@ final class SimDriver: @unchecked Sendable {
                         let o = queues[qi].slots + Int(queues[qi].headSlot[h])
                         if o.pointee.abortable && o.pointee.tmfTargetTag == tag { o.pointee.tmfDone = true }
                     }
+                }
+            }
+            if slot.pointee.op == .tmf && (slot.pointee.subtype == VSControl.logicalUnitReset || slot.pointee.subtype == VSControl.itNexusReset) {
+                let l = luns + Int(slot.pointee.lunIndex)
+                for i in 0..<lunCount where slot.pointee.subtype == VSControl.itNexusReset ? luns[i].target == l.pointee.target : i == Int(slot.pointee.lunIndex) {
+                    luns[i].resetsInFlight = max(0, luns[i].resetsInFlight - 1)
                 }
             }
             if let truth { controlLine(truth, slot, usedLen: len, outcome: nil, now: now, usedIndex: idx) }
@@ -1269,13 +1280,13 @@ final class SimDriver: @unchecked Sendable {
             if reason == VSControl.reasonRemoved { luns[i].removed = true }
             if reason == VSControl.reasonRescan {
                 luns[i].removed = false
-                luns[i].uaAllowed = true
+                luns[i].uaExpected += 1
                 cold.append((.inquiry, Int32(i), t, 0))
                 cold.append((.testUnitReady, Int32(i), t, 0))
                 cold.append((.readCapacity16, Int32(i), t, 0))
             }
         case VSControl.eventParamChange:
-            luns[i].uaAllowed = true
+            luns[i].uaExpected += 1
             cold.append((.readCapacity16, Int32(i), t, 0))
         default:
             break
@@ -1294,7 +1305,7 @@ final class SimDriver: @unchecked Sendable {
         j.code("opcode", "opcode_name", UInt64(slot.pointee.opcode), SCSIOp.name(slot.pointee.opcode, serviceAction: slot.pointee.serviceAction))
         let op = slot.pointee.op
         if op == .read || op == .write || op == .verify || op == .lbaOutOfRange {
-            j.field("lba", op == .lbaOutOfRange ? (slot.pointee.lunIndex >= 0 ? luns[Int(slot.pointee.lunIndex)].blocks + 8 : 0) : slot.pointee.lba)
+            j.field("lba", op == .lbaOutOfRange ? (slot.pointee.lunIndex >= 0 ? luns[Int(slot.pointee.lunIndex)].blocks + luns[Int(slot.pointee.lunIndex)].blocks / 8 + 8 : 0) : slot.pointee.lba)
             j.field("transfer_length", UInt64(op == .lbaOutOfRange ? 1 : slot.pointee.nblocks))
         } else if slot.pointee.allocation > 0 {
             j.field("allocation_length", UInt64(slot.pointee.allocation))

@@ -72,7 +72,7 @@ struct Simulate: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Resize a LUN (PARAM_CHANGE) this often (0: never).", valueName: "duration"))
     var resizeEvery = "0"
     @Option(name: .long, help: ArgumentHelp("Capacity of each RAM-backed disk.", valueName: "size"))
-    var diskSize = "256M"
+    var diskSize = "64M"
     @Option(name: .long, help: ArgumentHelp("Device latency model.", valueName: "model"))
     var latency = "lognormal:median=80us,p99=2ms,stall=20ms,stall_rate=0.0005"
     @Option(name: .long, help: ArgumentHelp("Inject faults ('help' lists them).", valueName: "name=rate,..."))
