@@ -142,10 +142,8 @@ public final class Simulator: @unchecked Sendable {
             truth.flush()
             result.truthLines = truth.lines
         }
-        if !config.keep {
-            memory.removeFile()
-            if let layout = config.layoutPath { unlink(layout) }
-        }
+        // The layout file stays (its pid tells a tap the device is gone); the RAM does not.
+        if !config.keep { memory.removeFile() }
         return result
     }
 

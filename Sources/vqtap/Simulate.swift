@@ -45,7 +45,7 @@ struct Simulate: ParsableCommand {
     var layout: String?
     @Option(name: .long, help: ArgumentHelp("Write the ground truth (JSON lines) here.", valueName: "file"))
     var truth: String?
-    @Flag(name: .long, help: "Keep the memory and layout files at exit.")
+    @Flag(name: .long, help: "Keep the memory file at exit.")
     var keep = false
     @Option(name: .long, help: ArgumentHelp("Targets on the host.", valueName: "n"))
     var targets = 2
