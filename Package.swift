@@ -20,32 +20,45 @@ let package = Package(
         .systemLibrary(name: "CNcurses", pkgConfig: "ncursesw",
                        providers: [.apt(["libncurses-dev"])]),
 
+        // Our own C (DESIGN.md rule 11): SIGBUS guard for mappings that may shrink, acquire
+        // loads on mapped memory, CPU pinning, clocks.
+        .target(name: "CVQSys"),
+
         // Bounded byte access and the field tree every decoder fills.
         .target(name: "VQWire"),
         // Split virtqueue layout, descriptor chain walker, guest memory, device layout.
         .target(name: "VirtioRing", dependencies: ["VQWire"]),
+        // The capture record: header + chain snapshot, the unit of every capture.
+        .target(name: "VQRecord", dependencies: ["VQWire"]),
         // virtio-scsi messages and SCSI (CDB, sense, status, code tables).
-        .target(name: "VirtioSCSI", dependencies: ["VQWire"]),
+        .target(name: "VirtioSCSI", dependencies: ["VQWire", "VQRecord"]),
+        // The tap: read-only mapping of guest memory, discovery, ring pollers, loss accounting.
+        .target(name: "VirtioTap", dependencies: ["VirtioRing", "VQRecord", "CVQSys"]),
+        // Matching, latency, statistics: listeners of decoded records.
+        .target(name: "VQAnalysis", dependencies: ["VirtioSCSI", "VQRecord", "VQWire"]),
+        // Sinks: text (tcpdump-like tiers) and JSON lines renderers of field trees and records.
+        .target(name: "VQOutput", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         // Simulated virtio-scsi driver + device on a shared-memory file (demo, tests, benchmarks).
         .target(name: "VQSim", dependencies: [
             "VirtioRing", "VirtioSCSI", "VQWire",
             .product(name: "Atomics", package: "swift-atomics"),
         ]),
-        // Sinks: text (tcpdump-like tiers) and JSON lines renderers of field trees.
-        .target(name: "VQOutput", dependencies: ["VQWire"]),
 
         .executableTarget(
             name: "vqtap",
             dependencies: [
-                "VQWire", "VirtioRing", "VirtioSCSI", "VQOutput", "VQSim", "CPcap", "CNcurses",
+                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "VQSim", "CPcap", "CNcurses", "CVQSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "VQWireTests", dependencies: ["VQWire"]),
+        .testTarget(name: "VQRecordTests", dependencies: ["VQRecord", "VQWire"]),
+        .testTarget(name: "VirtioTapTests", dependencies: ["VirtioTap", "VirtioRing", "VQRecord", "CVQSys"]),
         .testTarget(name: "VirtioRingTests", dependencies: ["VirtioRing", "VQWire"]),
         .testTarget(name: "VirtioSCSITests", dependencies: ["VirtioSCSI", "VQWire", "VQOutput"]),
         .testTarget(name: "VQSimTests", dependencies: ["VQSim", "VirtioRing", "VQWire"]),
-        .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQWire"]),
+        .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
+        .testTarget(name: "VQAnalysisTests", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput"]),
     ],
     swiftLanguageModes: [.v6]

@@ -72,15 +72,29 @@ public enum Hex {
     /// Bytes typed or pasted by a person: space-separated pairs (`01 00 2a`), one string
     /// (`01002a`), each optionally prefixed `0x`, separated by spaces, tabs, newlines,
     /// commas or colons. A word with an odd number of digits is an error, not a guess.
+    /// `#` starts a comment to the end of the line, and an offset column (`0x0010:` or
+    /// `00000010:` first on a line, as tcpdump -x and xxd print) is skipped.
     public static func parse(_ text: String) throws(ParseError) -> [UInt8] {
         var out: [UInt8] = []
         let chars = Array(text.utf8)
         var i = 0
+        var atLineStart = true
         func isSep(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0a || c == 0x0d || c == 0x2c || c == 0x3a }
         while i < chars.count {
+            if chars[i] == 0x23 {
+                while i < chars.count && chars[i] != 0x0a { i += 1 }
+                continue
+            }
+            if chars[i] == 0x0a { atLineStart = true }
             if isSep(chars[i]) { i += 1; continue }
             let start = i
-            while i < chars.count && !isSep(chars[i]) { i += 1 }
+            while i < chars.count && !isSep(chars[i]) && chars[i] != 0x23 { i += 1 }
+            // An offset column: first on its line, 4+ digits, then ':' and white space
+            // (so that colon-separated bytes such as `01:02` stay bytes).
+            let isOffsetColumn = atLineStart && i - start >= 4 && i + 1 < chars.count && chars[i] == 0x3a
+                && (chars[i + 1] == 0x20 || chars[i + 1] == 0x09)
+            atLineStart = false
+            if isOffsetColumn { continue }
             var word = Array(chars[start..<i])
             let wordText = String(decoding: word, as: UTF8.self)
             var digitsStart = start

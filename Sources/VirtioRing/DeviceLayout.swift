@@ -209,7 +209,9 @@ extension DeviceLayout {
     public var validationProblem: String? {
         guard version == Self.formatVersion else { return "version \(version) is not supported (this vqtap reads version \(Self.formatVersion))" }
         for (i, r) in regions.enumerated() {
+            if r.file.isEmpty { return "regions[\(i)]: file is empty" }
             if r.size == 0 { return "regions[\(i)]: size is 0" }
+            if r.offset.addingReportingOverflow(r.size).overflow { return "regions[\(i)]: offset + size overflows 64 bits" }
             if r.gpa.addingReportingOverflow(r.size).overflow { return "regions[\(i)]: gpa + size overflows 64 bits" }
             for (j, o) in regions.enumerated() where j < i {
                 if r.gpa < o.gpa + o.size && o.gpa < r.gpa + r.size { return "regions[\(i)] overlaps regions[\(j)] in guest-physical space" }
@@ -220,9 +222,21 @@ extension DeviceLayout {
             if !seen.insert(q.index).inserted { return "queue \(q.index) is listed twice" }
             if status == .ready {
                 if q.size == 0 || q.size & (q.size - 1) != 0 { return "queue \(q.index): size \(q.size) is not a power of 2 (split rings need one)" }
+                let ring: SplitQueueLayout
+                do { ring = try SplitQueueLayout(q) } catch { return "queue \(q.index): \(error)" }
+                for (area, gpa, count) in [("desc", q.desc, ring.descAreaSize), ("avail", q.avail, ring.availAreaSize),
+                                           ("used", q.used, ring.usedAreaSize)] where !regionsHold(gpa: gpa, count: count) {
+                    return "queue \(q.index): \(area) \(RingError.hex(gpa)) + \(count) is not inside one region"
+                }
             }
         }
         return nil
+    }
+
+    /// Whether one region holds [gpa, gpa + count) (a test that cannot overflow).
+    func regionsHold(gpa: UInt64, count: Int) -> Bool {
+        let n = UInt64(count)
+        return regions.contains { r in gpa >= r.gpa && n <= r.size && gpa - r.gpa <= r.size - n }
     }
 }
 

@@ -86,14 +86,7 @@ struct Simulate: ParsableCommand {
 
     func validate() throws {
         if faults == "help" { return }
-        do { _ = try makeConfig() } catch {
-            Simulate.usageError(error.message)
-        }
-    }
-
-    static func usageError(_ message: String) -> Never {
-        writeStderr("vqtap simulate: \(message)\n")
-        Glibc.exit(1)
+        do { _ = try makeConfig() } catch { throw ValidationError(error.message) }
     }
 
     func makeConfig() throws(SimError) -> SimConfig {
@@ -165,7 +158,7 @@ struct Simulate: ParsableCommand {
             return
         }
         let config: SimConfig
-        do { config = try makeConfig() } catch { Simulate.usageError(error.message) }
+        do { config = try makeConfig() } catch { throw VQTapFailure(error.message) }
         signal(SIGINT) { _ in Simulator.interrupted.store(true, ordering: .relaxed) }
         signal(SIGTERM) { _ in Simulator.interrupted.store(true, ordering: .relaxed) }
         // A mapping that shrinks under us faults on access: the memory went away.
@@ -176,21 +169,14 @@ struct Simulate: ParsableCommand {
         }
         let sim: Simulator
         do { sim = try Simulator(config: config) } catch {
-            writeStderr("vqtap simulate: \(error.message)\n")
-            throw ExitCode(error.exitCode)
+            throw VQTapFailure(error.message, status: ExitStatus(rawValue: error.exitCode) ?? .usageOrUnreadable)
         }
         let result = sim.run()
-        if !quiet { writeStderr(Simulator.summaryText(result, threads: config.threads) + "\n") }
-        for e in result.errors.prefix(5) { writeStderr("vqtap simulate: verify: \(e)\n") }
+        if !quiet { StandardError.write(Simulator.summaryText(result, threads: config.threads)) }
+        for e in result.errors.prefix(5) { StandardError.write("vqtap simulate: verify: \(e)") }
         if result.exitCode == 3 {
-            writeStderr("vqtap simulate: the guest memory file \(result.memoryPath) went away\n")
-            throw ExitCode(3)
+            throw VQTapFailure("simulate: the guest memory file \(result.memoryPath) went away", status: .deviceGone)
         }
     }
 }
 
-/// One message on stderr (stdio's `stderr` is not concurrency-safe in Swift 6).
-func writeStderr(_ text: String) {
-    var s = text
-    s.withUTF8 { b in _ = write(2, b.baseAddress, b.count) }
-}

@@ -9,6 +9,10 @@ import Testing
         ("0x01004005", [1, 0, 0x40, 5]),
         ("01,00:40\n\t05\r\n", [1, 0, 0x40, 5]),
         ("AbCd", [0xab, 0xcd]),
+        ("# a comment\n01 02 # trailing\n03", [1, 2, 3]),
+        ("0x0000:  0100 4005\n0x0010:  2a00", [1, 0, 0x40, 5, 0x2a, 0]),
+        ("00000000: 0102\n00000010: 0304", [1, 2, 3, 4]),
+        ("01:02:03", [1, 2, 3]),
         ("", []),
     ])
     func parsesWhatPeoplePaste(input: String, expected: [UInt8]) throws {

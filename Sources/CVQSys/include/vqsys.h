@@ -1,0 +1,42 @@
+// vqtap's small C target (DESIGN.md rule 11): what Swift cannot do safely on mapped guest
+// memory. Guarding reads of a mapping that may shrink under us (the VM exits, the memory
+// file is truncated) without a SIGBUS crash, and CPU pinning.
+#ifndef VQTAP_VQSYS_H
+#define VQTAP_VQSYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Installs the SIGBUS handler (once; later calls do nothing). Returns 0, or -1 with errno.
+int vq_guard_install(void);
+
+/// Registers [base, base+len) as guest memory mapped by us. When a read of it faults
+/// (SIGBUS: the file behind it was truncated), the handler maps a zero page over the
+/// faulting page, counts the fault and returns, so the read completes with zeros. Faults
+/// outside registered ranges keep their default action. Returns a slot id (>= 0) or -1.
+int vq_guard_register(const void *base, size_t len);
+
+/// Forgets a registered range (before munmap).
+void vq_guard_unregister(int slot);
+
+/// Faults absorbed so far in any registered range. The tap checks it after every poll:
+/// a change means the memory went away and what was read since may be zeros.
+uint64_t vq_guard_faults(void);
+
+/// Acquire loads of ring indices in mapped memory.
+static inline uint16_t vq_load_acquire_u16(const void *p) {
+    return __atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE);
+}
+
+static inline uint32_t vq_load_acquire_u32(const void *p) {
+    return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE);
+}
+
+/// Pins the calling thread to one CPU. Returns 0, or an errno value.
+int vq_pin_thread_to_cpu(int cpu);
+
+/// CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds.
+uint64_t vq_monotonic_ns(void);
+uint64_t vq_realtime_ns(void);
+
+#endif
