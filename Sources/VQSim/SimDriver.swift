@@ -159,6 +159,7 @@ final class SimDriver: @unchecked Sendable {
     var stopping = false
     var runStart: UInt64 = 0
     var elapsedEnd: UInt64 = 0
+    var completedAtRunStart: UInt64 = 0
     let mixTotal: UInt64
     let bsTotal: UInt64
     let driverFaults: Bool

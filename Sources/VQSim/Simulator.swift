@@ -103,7 +103,7 @@ public final class Simulator: @unchecked Sendable {
             let now = monotonicNs()
             var work = driver.step(now: now)
             if alone { work += device.step(now: now) }
-            if runStart == 0 && driver.phase == .running { runStart = now }
+            if runStart == 0 && driver.phase == .running { runStart = now; driver.completedAtRunStart = driver.counters.completed }
             if now &- lastCheck > 50_000_000 {
                 lastCheck = now
                 if !memory.isIntact { memoryGone.store(true, ordering: .relaxed); break }
@@ -134,7 +134,8 @@ public final class Simulator: @unchecked Sendable {
         let now = monotonicNs()
         driver.abandonInflight(now: now)
         let elapsed = driver.runStart == 0 ? 0 : Double(driver.elapsedEnd &- driver.runStart) / 1e9
-        let iops = elapsed > 0 ? Double(driver.counters.completed) / elapsed : 0
+        // The scan's commands come before the clock starts: they are not in the rate.
+        let iops = elapsed > 0 ? Double(driver.counters.completed - driver.completedAtRunStart) / elapsed : 0
         var result = SimResult(driver: driver.counters, device: device.counters, elapsed: elapsed, iops: iops, errors: driver.errors,
                                exitCode: memoryGone.load(ordering: .relaxed) ? 3 : 0, memoryPath: memory.path, truthLines: 0)
         if let truth {
