@@ -46,55 +46,26 @@ import VirtioRing
 
     struct Walk { var valid = 0; var torn = 0; var walked = 0; var indexChecks = 0 }
 
-    /// Walks every chain between used.idx and avail.idx of one request queue, bounded like a tap.
-    func walkQueue(_ m: SimMemory, _ q: DeviceLayout.Queue, indirect: Bool, into w: inout Walk) {
-        guard let desc = m.offset(gpa: q.desc, length: UInt64(q.size) * 16),
-              let avail = m.offset(gpa: q.avail, length: 6 + 2 * UInt64(q.size)),
-              let used = m.offset(gpa: q.used, length: 6 + 8 * UInt64(q.size)) else {
+    /// Walks every chain between used.idx and avail.idx of one request queue with the tap's
+    /// ChainWalker, knowing only the layout.
+    func walkQueue(_ walker: inout ChainWalker<ReadOnlyGuestMemory>, _ q: DeviceLayout.Queue, into w: inout Walk) {
+        let mem = walker.memory
+        let layout = walker.layout
+        // used.idx before avail.idx (virtio-facts.md), both with acquire ordering.
+        guard let usedIdx = try? layout.usedIdx(in: mem), let availIdx = try? layout.availIdx(in: mem) else {
             Issue.record("queue \(q.index): ring outside the region"); return
         }
-        let usedIdx = UnsafeAtomic<UInt16>(at: (m.base + used + 2).assumingMemoryBound(to: UInt16.AtomicRepresentation.self)).load(ordering: .acquiring)
-        let availIdx = UnsafeAtomic<UInt16>(at: (m.base + avail + 2).assumingMemoryBound(to: UInt16.AtomicRepresentation.self)).load(ordering: .acquiring)
-        let inFlight = Int(availIdx &- usedIdx)
         w.indexChecks += 1
-        #expect(inFlight <= Int(q.size), "avail.idx \(availIdx) - used.idx \(usedIdx) exceeds the queue size")
+        #expect(Int(availIdx &- usedIdx) <= Int(q.size), "avail.idx \(availIdx) - used.idx \(usedIdx) exceeds the queue size")
         var i = usedIdx
         while i != availIdx {
-            let head = Int(m.load16(avail + 4 + 2 * (Int(i) % Int(q.size))))
-            i &+= 1
+            defer { i &+= 1 }
             w.walked += 1
-            guard head < Int(q.size) else { w.torn += 1; continue }
-            let d = desc + 16 * head
-            let addr = m.load64(d), len = m.load32(d + 8), flags = m.load16(d + 12)
-            var segs: [(UInt64, UInt32, UInt16)] = []
-            if flags & 4 != 0 {
-                guard len % 16 == 0, len / 16 <= UInt32(q.size), let t = m.offset(gpa: addr, length: UInt64(len)) else { w.torn += 1; continue }
-                var j = 0, steps = 0
-                while steps < Int(len / 16) {
-                    let o = t + 16 * j
-                    let f = m.load16(o + 12)
-                    segs.append((m.load64(o), m.load32(o + 8), f))
-                    steps += 1
-                    if f & 1 == 0 { break }
-                    j = Int(m.load16(o + 14))
-                    if j >= Int(len / 16) { break }
-                }
-            } else {
-                var idx = head, steps = 0
-                while steps < Int(q.size) {
-                    let o = desc + 16 * idx
-                    let f = m.load16(o + 12)
-                    segs.append((m.load64(o), m.load32(o + 8), f))
-                    steps += 1
-                    if f & 1 == 0 { break }
-                    idx = Int(m.load16(o + 14))
-                    if idx >= Int(q.size) { break }
-                }
-            }
+            guard let head = try? layout.availEntry(i, in: mem), let chain = try? walker.walk(head: head) else { w.torn += 1; continue }
             // A virtio-scsi command: header (19 + cdb_size) readable, then the response (12 + sense_size) writable.
-            let firstWritable = segs.firstIndex { $0.2 & 2 != 0 }
-            let ok = segs.count >= 2 && segs[0].1 == 51 && segs[0].2 & 2 == 0 && firstWritable.map { segs[$0].1 == 108 } == true
-                && segs.allSatisfy { m.offset(gpa: $0.0, length: UInt64($0.1)) != nil }
+            let segs = chain.segments
+            let firstWritable = segs.firstIndex { $0.isWritable }
+            let ok = segs.count >= 2 && segs[0].len == 51 && !segs[0].isWritable && firstWritable.map { segs[$0].len == 108 } == true
             if ok { w.valid += 1 } else { w.torn += 1 }
         }
     }
@@ -113,9 +84,13 @@ import VirtioRing
             guard let region = layout.regions.first else { Issue.record("no region"); return }
             let m = try SimMemory(readOnly: region.file, gpaBase: region.gpa)
             #expect(UInt64(m.size) == region.size)
+            let mem = try ReadOnlyGuestMemory(m)
+            var walkers = try layout.queues.filter { $0.index >= 2 }.map { (q: DeviceLayout.Queue) throws -> (DeviceLayout.Queue, ChainWalker<ReadOnlyGuestMemory>) in
+                (q, ChainWalker(memory: mem, layout: try SplitQueueLayout(q)))
+            }
             let deadline = Date().addingTimeInterval(0.3)
             while Date() < deadline {
-                for q in layout.queues where q.index >= 2 { walkQueue(m, q, indirect: indirect, into: &walk) }
+                for k in walkers.indices { walkQueue(&walkers[k].1, walkers[k].0, into: &walk) }
             }
         }
         #expect(result.driver.verifyErrors == 0)
@@ -123,5 +98,45 @@ import VirtioRing
         #expect(walk.walked > 100)
         // Chains may be reposted while we read (LIFO reuse): nearly all must still be whole.
         #expect(Double(walk.valid) >= 0.9 * Double(walk.walked), "valid \(walk.valid) of \(walk.walked)")
+    }
+}
+
+/// The tap's view: GuestMemory over a read-only mapping of the simulator's file.
+struct ReadOnlyGuestMemory: GuestMemory, @unchecked Sendable {
+    let mapping: SimMemory
+    let regions: MappedRegions
+
+    init(_ m: SimMemory) throws {
+        mapping = m
+        regions = try MappedRegions([.init(gpa: m.gpaBase, size: UInt64(m.size), base: UnsafeRawPointer(m.base))])
+    }
+
+    func contains(gpa: UInt64, count: Int) -> Bool { regions.contains(gpa: gpa, count: count) }
+    func translate(gpa: UInt64, count: Int) -> UnsafeRawPointer? { regions.translate(gpa: gpa, count: count) }
+
+    func read(_ gpa: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(RingError) {
+        guard let p = regions.translate(gpa: gpa, count: buffer.count) else { throw .outsideMemory(gpa: gpa, count: buffer.count) }
+        if let dst = buffer.baseAddress { dst.copyMemory(from: p, byteCount: buffer.count) }
+    }
+
+    func loadAcquire16(_ gpa: UInt64) throws(RingError) -> UInt16 {
+        guard let p = regions.translate(gpa: gpa, count: 2) else { throw .outsideMemory(gpa: gpa, count: 2) }
+        let atomic = UnsafeAtomic<UInt16>(at: UnsafeMutablePointer(mutating: p.assumingMemoryBound(to: UInt16.AtomicRepresentation.self)))
+        return UInt16(littleEndian: atomic.load(ordering: .acquiring))
+    }
+
+    func readLE16(_ gpa: UInt64) throws(RingError) -> UInt16 {
+        guard let p = regions.translate(gpa: gpa, count: 2) else { throw .outsideMemory(gpa: gpa, count: 2) }
+        return UInt16(littleEndian: p.loadUnaligned(as: UInt16.self))
+    }
+
+    func readLE32(_ gpa: UInt64) throws(RingError) -> UInt32 {
+        guard let p = regions.translate(gpa: gpa, count: 4) else { throw .outsideMemory(gpa: gpa, count: 4) }
+        return UInt32(littleEndian: p.loadUnaligned(as: UInt32.self))
+    }
+
+    func readLE64(_ gpa: UInt64) throws(RingError) -> UInt64 {
+        guard let p = regions.translate(gpa: gpa, count: 8) else { throw .outsideMemory(gpa: gpa, count: 8) }
+        return UInt64(littleEndian: p.loadUnaligned(as: UInt64.self))
     }
 }
