@@ -1,7 +1,8 @@
+import VirtioSCSI
+
 // The SCSI side of the simulator: codes, names, and the data-in a disk returns (SPC-4 / SBC-3).
-// The byte builders here are the small internal interface the device answers through; they
-// build cold responses (INQUIRY, VPD, capacity, REPORT LUNS, MODE SENSE, sense). The hot
-// path (READ/WRITE) never calls them.
+// The builders are VirtioSCSI's; this file is the small interface the device answers through.
+// The hot path (READ/WRITE) never calls them: it stores the few changing bytes itself.
 
 enum SCSIOp {
     static let testUnitReady: UInt8 = 0x00
@@ -27,36 +28,13 @@ enum SCSIOp {
     static let maintenanceIn: UInt8 = 0xa3
     static let readCapacity16SA: UInt8 = 0x10
 
-    /// Names as in shared/scsi/opcodes.tsv, for the ground truth.
+    /// Names as in shared/scsi/opcodes.tsv (VirtioSCSI's generated table), for the ground truth.
     static func name(_ opcode: UInt8, serviceAction: UInt8 = 0) -> String {
-        switch opcode {
-        case 0x00: return "Test Unit Ready"
-        case 0x03: return "Request Sense"
-        case 0x08: return "Read(6)"
-        case 0x0a: return "Write(6)"
-        case 0x12: return "Inquiry"
-        case 0x1a: return "Mode sense(6)"
-        case 0x1b: return "Start stop unit"
-        case 0x25: return "Read capacity(10)"
-        case 0x28: return "Read(10)"
-        case 0x2a: return "Write(10)"
-        case 0x2f: return "Verify(10)"
-        case 0x35: return "Synchronize cache(10)"
-        case 0x42: return "Unmap"
-        case 0x5a: return "Mode sense(10)"
-        case 0x88: return "Read(16)"
-        case 0x8a: return "Write(16)"
-        case 0x8f: return "Verify(16)"
-        case 0x91: return "Synchronize cache(16)"
-        case 0x9e: return serviceAction == 0x10 ? "Read capacity(16)" : "Service action in(16)"
-        case 0xa0: return "Report luns"
-        case 0xa3: return serviceAction == 0x0c ? "Report supported operation codes" : "Maintenance in"
-        default: return "unknown(0x" + String(opcode, radix: 16) + ")"
-        }
+        let hasSA = opcode == serviceActionIn16 || opcode == maintenanceIn
+        return SCSIOpcodes.name(opcode: opcode, serviceAction: hasSA ? UInt16(serviceAction) : nil)
     }
 }
 
-/// virtio-scsi response codes (request queues and controlq) and SAM status.
 enum VSResponse {
     static let ok: UInt8 = 0
     static let overrun: UInt8 = 1
@@ -96,19 +74,7 @@ enum SAM {
     static let good: UInt8 = 0x00
     static let checkCondition: UInt8 = 0x02
 
-    static func statusName(_ s: UInt8) -> String {
-        switch s {
-        case 0x00: return "GOOD"
-        case 0x02: return "CHECK CONDITION"
-        case 0x04: return "CONDITION MET"
-        case 0x08: return "BUSY"
-        case 0x18: return "RESERVATION CONFLICT"
-        case 0x28: return "TASK SET FULL"
-        case 0x30: return "ACA ACTIVE"
-        case 0x40: return "TASK ABORTED"
-        default: return "unknown(0x" + String(s, radix: 16) + ")"
-        }
-    }
+    static func statusName(_ s: UInt8) -> String { SAMStatus.name(s) }
 }
 
 /// Sense key + ASC/ASCQ, the condition a disk reports.
@@ -221,80 +187,41 @@ enum SimLUN {
     static let reportLunsWellKnown: UInt64 = 0x01c1
 }
 
-/// Data-in builders for a RAM-backed disk (direct-access block device, 512-byte blocks).
+/// Data-in of a RAM-backed disk (direct-access block device, 512-byte blocks), built with
+/// VirtioSCSI's builders. Cold path: INQUIRY, VPD, capacity, REPORT LUNS, MODE SENSE, sense.
 enum SimSCSIData {
-    static let vendor = "VQTAP   "
-    static let product = "SIM DISK        "
-    static let revision = "0.1 "
-
     static func inquiryStandard(removable: Bool = false) -> [UInt8] {
-        var d = [UInt8](repeating: 0, count: 36)
-        d[0] = 0x00 // peripheral qualifier 0, device type 0 (disk)
-        d[1] = removable ? 0x80 : 0
-        d[2] = 0x06 // SPC-4
-        d[3] = 0x02 // response data format 2
-        d[4] = 31 // additional length
-        d[7] = 0x02 // CMDQUE
-        put(&d, 8, vendor); put(&d, 16, product); put(&d, 32, revision)
-        return d
+        SCSIDataIn.inquiryStandard(vendor: "VQTAP", product: "SIM DISK", revision: "0.1", removable: removable)
     }
 
     /// VPD pages 0x00, 0x80, 0x83, 0xb0, 0xb1; nil for any other page.
     static func inquiryVPD(page: UInt8, target: UInt8, lun: UInt16, capacityBlocks: UInt64) -> [UInt8]? {
         switch page {
-        case 0x00:
-            return [0, 0x00, 0, 5, 0x00, 0x80, 0x83, 0xb0, 0xb1]
-        case 0x80:
-            let serial = Array("VQSIM-\(target)-\(lun)".utf8)
-            return [0, 0x80, 0, UInt8(serial.count)] + serial
+        case 0x00: return SCSIDataIn.vpdSupportedPages([0x00, 0x80, 0x83, 0xb0, 0xb1])
+        case 0x80: return SCSIDataIn.vpdUnitSerialNumber("VQSIM-\(target)-\(lun)")
         case 0x83:
-            // One NAA 6 (registered extended) designator, binary, associated with the LU.
-            var naa: [UInt8] = [0x60, 0x01, 0x40, 0x5f, 0x00, 0x00, 0x00, 0x00]
-            naa += [target, UInt8(lun >> 8), UInt8(lun & 0xff), 0, 0, 0, 0, 1]
-            let desc: [UInt8] = [0x01, 0x03, 0x00, UInt8(naa.count)] + naa
-            return [0, 0x83, 0, UInt8(desc.count)] + desc
+            // NAA 6 (registered extended) per LU, plus a T10 vendor id.
+            let naa = 0x6001_405f_0000_0000 | UInt64(target) << 16 | UInt64(lun)
+            return SCSIDataIn.vpdDeviceIdentification([.naa(naa), .t10(vendor: "VQTAP", id: "SIM-\(target)-\(lun)")])
         case 0xb0:
-            // Block limits: max transfer 2048 blocks (1 MiB), optimal 8 blocks, UNMAP limits.
-            var d = [UInt8](repeating: 0, count: 64)
-            d[1] = 0xb0; d[3] = 0x3c
-            be32(&d, 8, 2048); be32(&d, 12, 8)
-            be32(&d, 20, 0xffff_ffff); be32(&d, 24, 16)
-            return d
-        case 0xb1:
-            // Block device characteristics: non-rotating medium.
-            var d = [UInt8](repeating: 0, count: 64)
-            d[1] = 0xb1; d[3] = 0x3c; d[5] = 1
-            return d
-        default:
-            return nil
+            // 1 MiB transfers at most, 4 KiB optimal, UNMAP up to 16 descriptors.
+            return SCSIDataIn.vpdBlockLimits(maxTransferLength: 2048, optimalTransferLength: 8, maxUnmapLBACount: 0xffff_ffff,
+                                             maxUnmapDescriptorCount: 16)
+        case 0xb1: return SCSIDataIn.vpdBlockDeviceCharacteristics(rotationRate: 1) // non-rotating
+        default: return nil
         }
     }
 
     static func readCapacity10(blocks: UInt64) -> [UInt8] {
-        var d = [UInt8](repeating: 0, count: 8)
         let last = blocks == 0 ? 0 : blocks - 1
-        be32(&d, 0, last > 0xffff_ffff ? 0xffff_ffff : UInt32(last))
-        be32(&d, 4, 512)
-        return d
+        return SCSIDataIn.readCapacity10(lastLBA: last > 0xffff_ffff ? 0xffff_ffff : UInt32(last), blockLength: 512)
     }
 
     static func readCapacity16(blocks: UInt64) -> [UInt8] {
-        var d = [UInt8](repeating: 0, count: 32)
-        let last = blocks == 0 ? 0 : blocks - 1
-        for i in 0..<8 { d[i] = UInt8((last >> (56 - 8 * UInt64(i))) & 0xff) }
-        be32(&d, 8, 512)
-        d[14] = 0x80 // LBPME: thin provisioning (UNMAP works)
-        return d
+        SCSIDataIn.readCapacity16(lastLBA: blocks == 0 ? 0 : blocks - 1, blockLength: 512, lbpme: true, lbprz: true)
     }
 
-    static func reportLuns(_ luns: [UInt16]) -> [UInt8] {
-        var d = [UInt8](repeating: 0, count: 8)
-        be32(&d, 0, UInt32(luns.count * 8))
-        for l in luns {
-            if l >= 256 { d += [0x40 | UInt8((l >> 8) & 0x3f), UInt8(l & 0xff), 0, 0, 0, 0, 0, 0] } else { d += [0, UInt8(l), 0, 0, 0, 0, 0, 0] }
-        }
-        return d
-    }
+    static func reportLuns(_ luns: [UInt16]) -> [UInt8] { SCSIDataIn.reportLuns(luns) }
 
     /// MODE SENSE: header + caching page (0x08) when asked for page 0x08 or 0x3f.
     static func modeSense(ten: Bool, page: UInt8) -> [UInt8]? {
@@ -310,17 +237,5 @@ enum SimSCSIData {
     }
 
     /// Fixed-format sense data (SPC-4 4.5.3), 18 bytes.
-    static func fixedSense(_ s: SenseCode) -> [UInt8] {
-        var d = [UInt8](repeating: 0, count: 18)
-        d[0] = 0x70; d[2] = s.key & 0x0f; d[7] = 10; d[12] = s.asc; d[13] = s.ascq
-        return d
-    }
-
-    private static func put(_ d: inout [UInt8], _ at: Int, _ s: String) {
-        for (i, b) in s.utf8.enumerated() where at + i < d.count { d[at + i] = b }
-    }
-
-    static func be32(_ d: inout [UInt8], _ at: Int, _ v: UInt32) {
-        d[at] = UInt8(v >> 24); d[at + 1] = UInt8((v >> 16) & 0xff); d[at + 2] = UInt8((v >> 8) & 0xff); d[at + 3] = UInt8(v & 0xff)
-    }
+    static func fixedSense(_ s: SenseCode) -> [UInt8] { SenseData.fixed(key: s.key, asc: s.asc, ascq: s.ascq) }
 }
