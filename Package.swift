@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "VirtioTapTests", dependencies: ["VirtioTap", "VirtioRing", "VQRecord", "CVQSys"]),
         .testTarget(name: "VirtioRingTests", dependencies: ["VirtioRing", "VQWire"]),
         .testTarget(name: "VirtioSCSITests", dependencies: ["VirtioSCSI", "VQWire", "VQOutput"]),
-        .testTarget(name: "VQSimTests", dependencies: ["VQSim", "VirtioRing", "VQWire"]),
+        .testTarget(name: "VQSimTests", dependencies: ["VQSim", "VirtioRing", "VirtioSCSI", "VQWire"]),
         .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "VQAnalysisTests", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput"]),

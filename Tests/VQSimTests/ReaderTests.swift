@@ -2,6 +2,8 @@ import Atomics
 import Foundation
 import Testing
 import VirtioRing
+import VirtioSCSI
+import VQWire
 @testable import VQSim
 
 /// A second, read-only mapping that knows only the layout file walks the rings while the
@@ -44,7 +46,7 @@ import VirtioRing
         return box.result ?? SimResult(driver: .init(), device: .init(), elapsed: 0, iops: 0, errors: [], exitCode: 1, memoryPath: "", truthLines: 0)
     }
 
-    struct Walk { var valid = 0; var torn = 0; var walked = 0; var indexChecks = 0 }
+    struct Walk { var valid = 0; var torn = 0; var walked = 0; var indexChecks = 0; var decoded = 0 }
 
     /// Walks every chain between used.idx and avail.idx of one request queue with the tap's
     /// ChainWalker, knowing only the layout.
@@ -66,7 +68,14 @@ import VirtioRing
             let segs = chain.segments
             let firstWritable = segs.firstIndex { $0.isWritable }
             let ok = segs.count >= 2 && segs[0].len == 51 && !segs[0].isWritable && firstWritable.map { segs[$0].len == 108 } == true
-            if ok { w.valid += 1 } else { w.torn += 1 }
+            guard ok else { w.torn += 1; continue }
+            w.valid += 1
+            // The project's decoder reads the header the same way the device did.
+            guard let header = try? mem.bytesAt(segs[0].addr, count: Int(segs[0].len)) else { continue }
+            var r = ByteReader(header)
+            if let req = try? CommandRequest(decoding: &r), let t = req.lun.target, t < 2, req.id >> 32 == 0xffff_8881 {
+                w.decoded += 1
+            }
         }
     }
 
@@ -98,6 +107,7 @@ import VirtioRing
         #expect(walk.walked > 100)
         // Chains may be reposted while we read (LIFO reuse): nearly all must still be whole.
         #expect(Double(walk.valid) >= 0.9 * Double(walk.walked), "valid \(walk.valid) of \(walk.walked)")
+        #expect(Double(walk.decoded) >= 0.9 * Double(walk.valid), "decoded \(walk.decoded) of \(walk.valid)")
     }
 }
 
@@ -112,6 +122,16 @@ struct ReadOnlyGuestMemory: GuestMemory, @unchecked Sendable {
     }
 
     func contains(gpa: UInt64, count: Int) -> Bool { regions.contains(gpa: gpa, count: count) }
+
+    func bytesAt(_ gpa: UInt64, count: Int) throws(RingError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        var failure: RingError?
+        out.withUnsafeMutableBytes { b in
+            do throws(RingError) { try read(gpa, into: b) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        return out
+    }
     func translate(gpa: UInt64, count: Int) -> UnsafeRawPointer? { regions.translate(gpa: gpa, count: count) }
 
     func read(_ gpa: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(RingError) {
