@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "VQOutput", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         // Simulated virtio-scsi driver + device on a shared-memory file (demo, tests, benchmarks).
         .target(name: "VQSim", dependencies: [
-            "VirtioRing", "VirtioSCSI", "VQWire",
+            "VirtioRing", "VirtioSCSI", "VQWire", "CVQSys",
             .product(name: "Atomics", package: "swift-atomics"),
         ]),
 

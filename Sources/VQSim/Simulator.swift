@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Atomics
+import CVQSys
 import Foundation
 
 // `vqtap simulate`: builds the guest RAM, the device and the driver, runs them (two threads,
@@ -201,20 +202,7 @@ public final class Simulator: @unchecked Sendable {
         return s
     }
 
-    static func pin(_ cpu: Int) {
-        var set = cpu_set_t()
-        withUnsafeMutableBytes(of: &set) { b in
-            let byte = cpu / 8
-            if byte < b.count { b[byte] |= UInt8(1 << (cpu % 8)) }
-        }
-        // sched_setaffinity is a GNU extension the Glibc module does not import: look it up.
-        typealias SetAffinity = @convention(c) (pid_t, Int, UnsafeRawPointer) -> Int32
-        guard let sym = dlsym(nil, "sched_setaffinity") else { return }
-        let setAffinity = unsafeBitCast(sym, to: SetAffinity.self)
-        withUnsafeBytes(of: &set) { b in
-            if let base = b.baseAddress { _ = setAffinity(0, b.count, base) }
-        }
-    }
+    static func pin(_ cpu: Int) { _ = vq_pin_thread_to_cpu(Int32(cpu)) }
 }
 
 extension SimDriver {
