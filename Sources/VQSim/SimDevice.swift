@@ -438,7 +438,9 @@ final class SimDevice: @unchecked Sendable {
         if faultSenseLen != 0 && rng.next() < faultSenseLen {
             fault = SimFault.senseLenOverflow.code; senseLen = UInt32(senseSize + 32); counters.injected[Int(fault)] += 1
         }
-        writeResponse(segs, readable: readable, count: count, senseLen: senseLen, residual: UInt32(max(0, (status == SAM.good ? 0 : 0))),
+        // residual = data length - bytes transferred (data-out is taken whole or not at all).
+        let residual = dataIn > 0 ? dataIn - transferred : (status == SAM.good && response == VSResponse.ok ? 0 : dataOut)
+        writeResponse(segs, readable: readable, count: count, senseLen: senseLen, residual: UInt32(clamping: residual),
                       status: status, response: response, sense: sense)
         var usedLen = UInt32(respSize + transferred)
         if faultUsedLen != 0 && rng.next() < faultUsedLen {
@@ -692,7 +694,13 @@ final class SimDevice: @unchecked Sendable {
         let req = q.pointee.reqs + head
         req.pointee.state = 0
         let segs = q.pointee.segs + head * maxSegs
-        writeResponse(segs, readable: Int(req.pointee.readable), count: Int(req.pointee.segCount), senseLen: 0, residual: 0,
+        // Nothing was transferred: the residual is the whole data length.
+        var writable = 0, readableBytes = 0
+        for i in 0..<Int(req.pointee.segCount) {
+            if i < Int(req.pointee.readable) { readableBytes += segs[i].len } else { writable += segs[i].len }
+        }
+        let residual = writable > respSize ? writable - respSize : max(0, readableBytes - hdrSize)
+        writeResponse(segs, readable: Int(req.pointee.readable), count: Int(req.pointee.segCount), senseLen: 0, residual: UInt32(clamping: residual),
                       status: SAM.good, response: response, sense: .none)
         pushUsed(qi, id: UInt32(head), len: UInt32(respSize), fault: 0, now: now)
         if response == VSResponse.aborted { counters.aborted += 1 } else { counters.resetCommands += 1 }

@@ -156,6 +156,8 @@ final class SimDriver: @unchecked Sendable {
     var starveUntil: UInt64 = 0
     var heldEventSlots: [Int32] = []
     var queueTurn = 2
+    /// Tags named by ABORT_TASKs not yet answered: a command posted now with one may be aborted.
+    var pendingAbortTags: [UInt64] = []
     var stopping = false
     var runStart: UInt64 = 0
     var elapsedEnd: UInt64 = 0
@@ -347,6 +349,7 @@ final class SimDriver: @unchecked Sendable {
             }
         }
         coldInflight = 0
+        pendingAbortTags.removeAll()
         for i in 0..<lunCount { luns[i].uaExpected += 1; luns[i].epoch &+= 1; luns[i].resetsInFlight = 0 }
         heldEventSlots.removeAll()
         // Same addresses one time in three (QEMU sees that after a guest reboot), else the other set.
@@ -645,6 +648,7 @@ final class SimDriver: @unchecked Sendable {
         if driverFaults { fault = drawDriverFault(qi: qi, slot: slot, n: &n, tag: &tag) }
         hdr.storeBytes(of: tag.littleEndian, toByteOffset: 8, as: UInt64.self)
         slot.pointee.tmfTargetTag = tag
+        if !pendingAbortTags.isEmpty && pendingAbortTags.contains(tag) { slot.pointee.abortable = true }
 
         let indirect = config.featureIndirect && fault != .readAfterWrite || fault == .indirectOversize || fault == .indirectNested
         let needed = indirect ? 1 : n
@@ -939,6 +943,12 @@ final class SimDriver: @unchecked Sendable {
         } else if usedLen > UInt32(respSize) + (slot.pointee.dataIn ? slot.pointee.dataBytes : 0) {
             fail("queue \(qi) head \(slot.pointee.head): used length \(usedLen) is larger than the writable buffers")
         }
+        if slot.pointee.dataIn && devFault == 0 && usedLen >= UInt32(respSize) {
+            let residual = UInt32(littleEndian: (memBase + slot.pointee.respOff).loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+            if residual != slot.pointee.dataBytes &- (usedLen - UInt32(respSize)) {
+                fail("queue \(qi) head \(slot.pointee.head): residual \(residual) for \(usedLen - UInt32(respSize)) of \(slot.pointee.dataBytes) bytes")
+            }
+        }
         if senseLen > UInt32(senseSize) && devFault != SimFault.senseLenOverflow.code {
             fail("queue \(qi) head \(slot.pointee.head): sense_len \(senseLen) > sense_size")
         }
@@ -1085,6 +1095,7 @@ final class SimDriver: @unchecked Sendable {
                 lunIndex = Int(target.pointee.lunIndex)
                 slot.pointee.tmfTargetQueue = Int32(tq); slot.pointee.tmfTargetSlot = Int32(ts)
                 if subtype == VSControl.abortTask {
+                    pendingAbortTags.append(tag)
                     // Every command in flight with this tag and LUN may now come back ABORTED.
                     for qi in 2..<queueCount {
                         for h in 0..<qsize where queues[qi].headSlot[h] >= 0 {
@@ -1180,6 +1191,7 @@ final class SimDriver: @unchecked Sendable {
             if slot.pointee.op == .tmf && slot.pointee.subtype == VSControl.abortTask {
                 // Any later ABORTED for that tag would break QEMU's order.
                 let tag = slot.pointee.tmfTargetTag
+                if let k = pendingAbortTags.firstIndex(of: tag) { pendingAbortTags.remove(at: k) }
                 for qi in 2..<queueCount {
                     for h in 0..<qsize where queues[qi].headSlot[h] >= 0 {
                         let o = queues[qi].slots + Int(queues[qi].headSlot[h])
@@ -1322,6 +1334,7 @@ final class SimDriver: @unchecked Sendable {
             j.code("response", "response_name", UInt64(response), VSResponse.name(response))
             j.code("status", "status_name", UInt64(status), SAM.statusName(status))
             j.field("sense_len", UInt64(senseLen))
+            j.field("residual", UInt64(UInt32(littleEndian: resp.loadUnaligned(fromByteOffset: 4, as: UInt32.self))))
             if senseLen >= 14 && status == SAM.checkCondition {
                 let sense = resp + 12
                 j.open("sense")
@@ -1373,16 +1386,31 @@ final class SimDriver: @unchecked Sendable {
         var j = JSONLine()
         j.openObject()
         j.open("virtio_scsi")
+        j.open("ctrl")
         j.code("type", "type_name", UInt64(slot.pointee.ctrlType), VSControl.typeName(slot.pointee.ctrlType))
+        j.close()
         let isTMF = slot.pointee.op == .tmf
-        if isTMF { j.code("subtype", "subtype_name", UInt64(slot.pointee.subtype), VSControl.subtypeName(slot.pointee.subtype)) }
-        j.lun(slot.pointee.lunRaw)
-        if isTMF { j.hexField("id", slot.pointee.tmfTargetTag) } else { j.field("event_requested", UInt64(2 | 16 | 64)) }
-        if usedLen != nil {
-            let resp = memBase + slot.pointee.respOff
-            let r = isTMF ? resp.load(as: UInt8.self) : resp.load(fromByteOffset: 4, as: UInt8.self)
-            if !isTMF { j.field("event_actual", UInt64(UInt32(littleEndian: resp.loadUnaligned(as: UInt32.self)))) }
-            j.code("response", "response_name", UInt64(r), VSResponse.name(r, control: isTMF))
+        let resp = memBase + slot.pointee.respOff
+        if isTMF {
+            j.hexField("id", slot.pointee.tmfTargetTag)
+            j.lun(slot.pointee.lunRaw)
+            j.open("tmf")
+            j.code("subtype", "subtype_name", UInt64(slot.pointee.subtype), VSControl.subtypeName(slot.pointee.subtype))
+            if usedLen != nil {
+                let r = resp.load(as: UInt8.self)
+                j.code("response", "response_name", UInt64(r), VSResponse.name(r, control: true))
+            }
+            j.close()
+        } else {
+            j.lun(slot.pointee.lunRaw)
+            j.open("an")
+            j.field("event_requested", UInt64(2 | 16 | 64))
+            if usedLen != nil {
+                j.field("event_actual", UInt64(UInt32(littleEndian: resp.loadUnaligned(as: UInt32.self))))
+                let r = resp.load(fromByteOffset: 4, as: UInt8.self)
+                j.code("response", "response_name", UInt64(r), VSResponse.name(r))
+            }
+            j.close()
         }
         j.close()
         j.field("queue", 0)

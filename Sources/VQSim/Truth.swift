@@ -157,9 +157,16 @@ public final class TruthSink: @unchecked Sendable {
         var j = JSONLine()
         j.openObject()
         j.open("virtio_scsi")
-        j.code("event", "event_name", UInt64(event), VSControl.eventName(event))
-        j.lun(lunRaw)
+        j.open("event")
+        j.code("type", "type_name", UInt64(event & 0x7fff_ffff), VSControl.eventName(event & 0x7fff_ffff))
+        j.field("events_missed", event & VSControl.eventsMissed != 0)
         j.code("reason", "reason_name", UInt64(reason), Self.reasonName(event: event, reason: reason))
+        if event & 0x7fff_ffff == VSControl.eventParamChange {
+            j.field("asc", UInt64(reason & 0xff))
+            j.field("ascq", UInt64((reason >> 8) & 0xff))
+        }
+        j.close()
+        j.lun(lunRaw)
         j.close()
         j.field("queue", 1)
         if let head { j.field("head", head) }

@@ -57,8 +57,14 @@ import VQWire
         guard let usedIdx = try? layout.usedIdx(in: mem), let availIdx = try? layout.availIdx(in: mem) else {
             Issue.record("queue \(q.index): ring outside the region"); return
         }
-        w.indexChecks += 1
-        #expect(Int(availIdx &- usedIdx) <= Int(q.size), "avail.idx \(availIdx) - used.idx \(usedIdx) exceeds the queue size")
+        // Invariant: at any instant avail.idx - used.idx <= queue size. Read avail first, then
+        // used: used can only have moved closer, so the signed distance still obeys it.
+        if let a = try? layout.availIdx(in: mem), let u = try? layout.usedIdx(in: mem) {
+            w.indexChecks += 1
+            #expect(Int(Int16(bitPattern: a &- u)) <= Int(q.size), "avail.idx \(a) - used.idx \(u) exceeds the queue size")
+        }
+        // Descheduled between the two loads: the ring moved on; try again next round.
+        guard Int(availIdx &- usedIdx) <= Int(q.size) else { return }
         var i = usedIdx
         while i != availIdx {
             defer { i &+= 1 }

@@ -39,6 +39,7 @@ extension Result {
 }
 
 func vs(_ line: [String: Any]) -> [String: Any] { line["virtio_scsi"] as? [String: Any] ?? [:] }
+func vs(_ line: [String: Any], _ group: String) -> [String: Any] { vs(line)[group] as? [String: Any] ?? [:] }
 func num(_ any: Any?) -> Int { (any as? NSNumber)?.intValue ?? -1 }
 
 /// Checks that hold for every run: no verification error, every command line has a response,
@@ -97,8 +98,8 @@ func checkCommon(_ r: SimResult, _ lines: [[String: Any]]) {
         let events = lines.filter { $0["kind"] as? String == "event" && $0["outcome"] as? String == "delivered" }
         if combo.notify {
             #expect(!events.isEmpty)
-            #expect(events.contains { num(vs($0)["event"]) == 1 && num(vs($0)["reason"]) == 2 }, "hot-unplug: TRANSPORT_RESET/REMOVED")
-            #expect(events.contains { num(vs($0)["event"]) == 3 && num(vs($0)["reason"]) == 0x092a }, "resize: PARAM_CHANGE 2a/09")
+            #expect(events.contains { num(vs($0, "event")["type"]) == 1 && num(vs($0, "event")["reason"]) == 2 }, "hot-unplug: TRANSPORT_RESET/REMOVED")
+            #expect(events.contains { num(vs($0, "event")["type"]) == 3 && num(vs($0, "event")["asc"]) == 0x2a && num(vs($0, "event")["ascq"]) == 9 }, "resize: PARAM_CHANGE 2a/09")
         } else {
             #expect(events.isEmpty)
         }
@@ -150,13 +151,13 @@ func checkCommon(_ r: SimResult, _ lines: [[String: Any]]) {
         }
         checkCommon(r, lines)
         let tmfs = lines.filter { $0["kind"] as? String == "tmf" }
-        let aborts = tmfs.filter { num(vs($0)["subtype"]) == 0 }
+        let aborts = tmfs.filter { num(vs($0, "tmf")["subtype"]) == 0 }
         #expect(!aborts.isEmpty)
         let cmds = lines.filter { $0["kind"] as? String == "cmd" }
         var abortedSeen = 0
         for a in aborts {
             let id = vs(a)["id"] as? String
-            #expect(num(vs(a)["response"]) == 0)
+            #expect(num(vs(a, "tmf")["response"]) == 0)
             for c in cmds where vs(c)["id"] as? String == id && num(vs(c)["response"]) == 2 {
                 // ABORTED returned no later than the TMF's response.
                 if num(c["used_ns"]) <= num(a["used_ns"]) && num(c["avail_ns"]) <= num(a["avail_ns"]) { abortedSeen += 1 }
@@ -169,10 +170,10 @@ func checkCommon(_ r: SimResult, _ lines: [[String: Any]]) {
         #expect(cmds.contains { num(vs($0)["response"]) == 4 })
         #expect(cmds.contains { ((vs($0)["sense"] as? [String: Any]).map { num($0["key"]) == 6 && num($0["asc"]) == 0x29 && num($0["ascq"]) == 7 }) ?? false })
         // QUERY_TASK answers FUNCTION_SUCCEEDED for a held command; AN messages answer event_actual 0.
-        #expect(tmfs.contains { num(vs($0)["subtype"]) == 6 && num(vs($0)["response"]) == 10 })
+        #expect(tmfs.contains { num(vs($0, "tmf")["subtype"]) == 6 && num(vs($0, "tmf")["response"]) == 10 })
         let ans = lines.filter { $0["kind"] as? String == "an" }
         #expect(!ans.isEmpty)
-        for a in ans { #expect(num(vs(a)["event_actual"]) == 0 && num(vs(a)["response"]) == 0) }
+        for a in ans { #expect(num(vs(a, "an")["event_actual"]) == 0 && num(vs(a, "an")["response"]) == 0) }
     }
 
     @Test func eventsMissedWhenTheDriverLeftNoBuffer() throws {
@@ -184,7 +185,7 @@ func checkCommon(_ r: SimResult, _ lines: [[String: Any]]) {
         checkCommon(r, lines)
         let events = lines.filter { $0["kind"] as? String == "event" }
         #expect(events.contains { $0["outcome"] as? String == "dropped" })
-        #expect(events.contains { $0["outcome"] as? String == "delivered" && num(vs($0)["event"]) & Int(0x8000_0000) != 0 })
+        #expect(events.contains { $0["outcome"] as? String == "delivered" && vs($0, "event")["events_missed"] as? Bool == true })
         #expect(r.driver.eventsMissed > 0)
         #expect(lines.contains { $0["kind"] as? String == "event" && ($0["outcome"] as? String) == "delivered" })
     }
@@ -226,7 +227,7 @@ func checkCommon(_ r: SimResult, _ lines: [[String: Any]]) {
             c.durationNs = 250_000_000
         }
         checkCommon(r, lines)
-        #expect(r.driver.deviceResets >= 2)
+        #expect(r.driver.deviceResets >= 1)
         #expect(r.device.resets == r.driver.deviceResets)
         let layout = try DeviceLayout.load(path: layoutPath)
         #expect(layout.generation == 1 + 2 * r.driver.deviceResets)
