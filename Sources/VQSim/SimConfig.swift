@@ -233,7 +233,7 @@ public enum SimFault: String, CaseIterable, Sendable {
         }
     }
 
-    /// `NAME=RATE,...` (RATE a probability per request, per event for drop_events); `help` lists.
+    /// `NAME=RATE,...` (RATE a probability per command; per event for drop_events and eventq_starve); `help` lists.
     public static func parse(_ s: String) -> Result<[SimFault: Double], SimError> {
         var out: [SimFault: Double] = [:]
         for part in s.split(separator: ",") {

@@ -277,9 +277,10 @@ final class SimDevice: @unchecked Sendable {
             q.pointee.lastAvail &+= 1
             handleCommand(qi, head: Int(head), now: now)
             n += 1
+            // Per command, after it: a used entry for a head that was never made available.
+            if faultEarlyUsed != 0 && rng.next() < faultEarlyUsed { injectEarlyUsed(qi, now: now) }
         }
         if n > 0 && features & (1 << SimFeature.eventIdx) != 0 { q.pointee.ring.setAvailEvent(q.pointee.lastAvail) }
-        if anyRequestFault && faultEarlyUsed != 0 && rng.next() < faultEarlyUsed { injectEarlyUsed(qi, now: now) }
         return n
     }
 

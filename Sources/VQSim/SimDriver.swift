@@ -784,10 +784,10 @@ final class SimDriver: @unchecked Sendable {
     // MARK: - Driver faults
 
     func drawDriverFault(qi: Int, slot: UnsafeMutablePointer<DrvSlot>, n: inout Int, tag: inout UInt64) -> SimFault? {
-        let r = rng.next()
+        // One draw per configured fault, so each keeps its own rate; the first that fires wins.
         for f in [SimFault.descLoop, .badHead, .badAddr, .indirectOversize, .indirectNested, .readAfterWrite, .duplicateTag, .recycleAfterCompletion] {
             let t = faultThresholds[Int(f.code)]
-            guard t != 0, r < t else { continue }
+            guard t != 0, rng.next() < t else { continue }
             if (f == .indirectOversize || f == .indirectNested) && !config.featureIndirect { continue }
             switch f {
             case .badAddr:
