@@ -289,7 +289,7 @@ final class SimDriver: @unchecked Sendable {
             for s in 0..<q.pointee.slotCount { q.pointee.freeSlots[s] = Int32(q.pointee.slotCount - 1 - s) }
         }
         transport.places = places
-        transport.driverFeatures = config.negotiatedFeatures
+        transport.driverFeatures = transport.deviceFeatures & config.negotiatedFeatures
         transport.cdbSize = cdbSize
         transport.senseSize = senseSize
         transport.status.store(SimTransport.live, ordering: .releasing)
@@ -369,7 +369,7 @@ final class SimDriver: @unchecked Sendable {
         let layout = DeviceLayout(
             generation: generation, status: status, pid: getpid(),
             device: DeviceLayout.Device(type: "virtio-scsi", id: 8, name: "scsi0", path: "vqtap-simulate"),
-            features: config.negotiatedFeatures,
+            features: transport.deviceFeatures & config.negotiatedFeatures,
             config: ["num_queues": UInt64(config.queues), "seg_max": UInt64(min(qsize - 2, 254)), "max_sectors": 0xffff,
                      "cmd_per_lun": UInt64(qsize), "event_info_size": 16, "sense_size": UInt64(senseSize), "cdb_size": UInt64(cdbSize),
                      "max_channel": 0, "max_target": UInt64(config.targets - 1), "max_lun": UInt64(config.luns - 1)],

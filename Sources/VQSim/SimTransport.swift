@@ -20,6 +20,10 @@ final class SimTransport: @unchecked Sendable {
     /// Set by the CLI (signal, duration) to end both sides.
     let stop = ManagedAtomic<Bool>(false)
 
+    /// What the device offers (QEMU's virtio-scsi-pci): VERSION_1, INDIRECT_DESC, EVENT_IDX,
+    /// HOTPLUG, CHANGE. The driver accepts a subset.
+    let deviceFeatures: UInt64 = 1 << 32 | 1 << 28 | 1 << 29 | 1 << 1 | 1 << 2
+
     // Written by the driver while status is 0, read by the device after DRIVER_OK.
     var places: [RingPlace] = []
     var driverFeatures: UInt64 = 0
