@@ -271,3 +271,45 @@ extension Result where Failure == SimError {
         return nil
     }
 }
+
+/// The truth lists every exchange: at the end, each ring's indices equal the truth's counts.
+@Suite(.serialized) struct TruthCompletenessTests {
+    @Test(arguments: [1, 2])
+    func ringIndicesMatchTheTruth(threads: Int) throws {
+        let layoutPath = NSTemporaryDirectory() + "vqtap-layout-\(UUID().uuidString.prefix(8)).json"
+        let (r, lines, _) = try runSim { c in
+            c.threads = threads
+            c.layoutPath = layoutPath
+            c.keep = true
+            c.hotplugEveryNs = 20_000_000
+            c.tmfEveryNs = 5_000_000
+            c.faults = [.descLoop: 0.01, .earlyUsed: 0.01, .dropEvents: 0.2]
+        }
+        defer { unlink(layoutPath); unlink(r.memoryPath) }
+        checkCommon(r, lines)
+        let layout = try DeviceLayout.load(path: layoutPath)
+        guard let region = layout.regions.first else { Issue.record("no region"); return }
+        let m = try SimMemory(readOnly: region.file, gpaBase: region.gpa)
+        for q in layout.queues {
+            guard let availOff = m.offset(gpa: q.avail, length: 4), let usedOff = m.offset(gpa: q.used, length: 4) else {
+                Issue.record("queue \(q.index) outside memory"); continue
+            }
+            let availIdx = Int(m.load16(availOff + 2)), usedIdx = Int(m.load16(usedOff + 2))
+            let mine = lines.filter { num($0["queue"]) == Int(q.index) }
+            switch q.index {
+            case 0:
+                let exchanges = mine.filter { ["tmf", "an"].contains($0["kind"] as? String ?? "") }
+                #expect(exchanges.count % 65536 == availIdx)
+                #expect(exchanges.filter { $0["outcome"] as? String == "completed" }.count % 65536 == usedIdx)
+            case 1:
+                #expect(mine.filter { $0["outcome"] as? String == "delivered" }.count % 65536 == usedIdx)
+            default:
+                let cmds = mine.filter { $0["kind"] as? String == "cmd" }
+                let returned = cmds.filter { ["completed", "rejected"].contains($0["outcome"] as? String ?? "") }.count
+                    + mine.filter { $0["kind"] as? String == "orphan" }.count
+                #expect(cmds.count % 65536 == availIdx, "queue \(q.index): avail.idx \(availIdx), \(cmds.count) commands")
+                #expect(returned % 65536 == usedIdx, "queue \(q.index): used.idx \(usedIdx), \(returned) returned")
+            }
+        }
+    }
+}
