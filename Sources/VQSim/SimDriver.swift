@@ -481,7 +481,8 @@ final class SimDriver: @unchecked Sendable {
             guard let alt = (0..<lunCount).first(where: { !luns[$0].removed }) else { return false }
             lunIndex = alt
         }
-        return post(qi, op: op, lunIndex: lunIndex, target: luns[lunIndex].target, page: 0, now: now)
+        let page: UInt8 = op == .inquiryVPD ? [0x00, 0x80, 0x83, 0xb0, 0xb1][Int(rng.below(5))] : 0
+        return post(qi, op: op, lunIndex: lunIndex, target: luns[lunIndex].target, page: page, now: now)
     }
 
     func pickOther() -> DrvOp {
@@ -731,9 +732,7 @@ final class SimDriver: @unchecked Sendable {
         case .testUnitReady: opcode = SCSIOp.testUnitReady
         case .inquiry: opcode = SCSIOp.inquiry; alloc = 96; be16(3, alloc)
         case .inquiryVPD:
-            opcode = SCSIOp.inquiry; alloc = 255; set(1, 1)
-            let pages: [UInt8] = [0x00, 0x80, 0x83, 0xb0, 0xb1]
-            set(2, l != nil && page == 0 && slot.pointee.op != .inquiryVPD ? pages[Int(rng.below(5))] : page); be16(3, alloc)
+            opcode = SCSIOp.inquiry; alloc = 255; set(1, 1); set(2, page); be16(3, alloc)
         case .reportLuns: opcode = SCSIOp.reportLuns; alloc = 4096; be32(6, alloc)
         case .readCapacity10: opcode = SCSIOp.readCapacity10; alloc = 8
         case .readCapacity16: opcode = SCSIOp.serviceActionIn16; set(1, SCSIOp.readCapacity16SA); alloc = 32; be32(10, alloc); slot.pointee.serviceAction = SCSIOp.readCapacity16SA
@@ -836,11 +835,10 @@ final class SimDriver: @unchecked Sendable {
         }
     }
 
-    var isRejectingFault: (UInt8) -> Bool {
-        { code in
-            guard let f = SimFault.from(code: code) else { return false }
-            return [.descLoop, .badHead, .badAddr, .indirectOversize, .indirectNested, .readAfterWrite].contains(f)
-        }
+    /// Faults that make the chain invalid: the device must return it unprocessed.
+    func isRejectingFault(_ code: UInt8) -> Bool {
+        guard let f = SimFault.from(code: code) else { return false }
+        return [.descLoop, .badHead, .badAddr, .indirectOversize, .indirectNested, .readAfterWrite].contains(f)
     }
 
     // MARK: - Completions
@@ -972,7 +970,6 @@ final class SimDriver: @unchecked Sendable {
             fail("queue \(qi): response \(VSResponse.name(response)) for \(SCSIOp.name(slot.pointee.opcode)) on \(lunText(slot))")
             return false
         }
-        if slot.pointee.expectBadTarget && !(op == .inquiry) { fail("queue \(qi): OK for a missing target") }
         let sense = memBase + slot.pointee.respOff + 12
         let key = senseLen >= 14 ? sense.load(fromByteOffset: 2, as: UInt8.self) & 0x0f : 0
         let asc = senseLen >= 14 ? sense.load(fromByteOffset: 12, as: UInt8.self) : 0
@@ -1014,6 +1011,10 @@ final class SimDriver: @unchecked Sendable {
                 let base = luns[lunIndex].blocks
                 if last != base - 1 && !(config.resizeEveryNs > 0 && last == base + base / 8 - 1) { fail("READ CAPACITY: last LBA \(last), expected \(base - 1)") }
             }
+        case .inquiryVPD:
+            let page = (memBase + slot.pointee.hdrOff).load(fromByteOffset: 19 + 2, as: UInt8.self)
+            let got = (memBase + slot.pointee.dataOff).load(fromByteOffset: 1, as: UInt8.self)
+            if usedLen < UInt32(respSize) + 4 || (got != page && !hotplugLun) { fail("INQUIRY VPD \(hex(page)): page \(hex(got)) in \(usedLen) bytes") }
         case .inquiry:
             let data = memBase + slot.pointee.dataOff
             if usedLen < UInt32(respSize) + 36 { fail("INQUIRY: \(usedLen) bytes") } else if data.load(as: UInt8.self) != 0 && !(hotplugLun && data.load(as: UInt8.self) == 0x7f) { fail("INQUIRY: peripheral \(hex(data.load(as: UInt8.self)))") }
