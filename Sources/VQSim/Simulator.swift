@@ -133,6 +133,10 @@ public final class Simulator: @unchecked Sendable {
 
     func finish() -> SimResult {
         let now = monotonicNs()
+        // The device has stopped: collect what it returned after the driver's last turn.
+        for qi in 2..<driver.queueCount { _ = driver.reap(qi, now: now) }
+        _ = driver.reapControl(now: now)
+        _ = driver.reapEvents(now: now)
         driver.abandonInflight(now: now)
         let elapsed = driver.runStart == 0 ? 0 : Double(driver.elapsedEnd &- driver.runStart) / 1e9
         // The scan's commands come before the clock starts: they are not in the rate.
