@@ -109,6 +109,7 @@ public struct SimConfig: Sendable {
         if targets < 1 || targets > 255 { return "--targets: must be 1 to 255" }
         if luns < 1 || luns > 16383 { return "--luns: must be 1 to 16383" }
         if iodepth < 1 || iodepth > queueSize { return "--iodepth: must be 1 to the queue size (\(queueSize))" }
+        if maxSegments > SimDevice.segMax(queueSize: queueSize) { return "--bs: \(maxBlockSize)-byte transfers need more segments than --queue-size \(queueSize) allows" }
         if !featureIndirect && queueSize < maxSegments + 2 {
             return "--queue-size: too small for a \(maxBlockSize)-byte request without INDIRECT_DESC"
         }

@@ -119,7 +119,7 @@ final class SimDevice: @unchecked Sendable {
         memBase = memory.base
         gpaBase = memory.gpaBase
         memSize = UInt64(memory.size)
-        maxSegs = min(config.queueSize, config.maxSegments + 8) + 2
+        maxSegs = SimDevice.segMax(queueSize: config.queueSize) + 2
         queueCount = config.queues + 2
         rng = SimRandom(seed: config.seed ^ 0xdead_beef)
         latencyZero = config.latency.isZero
@@ -176,6 +176,9 @@ final class SimDevice: @unchecked Sendable {
         disks.deallocate()
         scratch.deallocate()
     }
+
+    /// The configuration's seg_max: data segments per command (plus header and response).
+    static func segMax(queueSize: Int) -> Int { min(queueSize - 2, 128) }
 
     /// The ground-truth marks of the used slot `idx` of queue `q` (read by the truth recorder).
     @inline(__always) func mark(queue q: Int, usedIndex idx: UInt16) -> (fault: UInt8, ns: UInt64) {

@@ -370,7 +370,7 @@ final class SimDriver: @unchecked Sendable {
             generation: generation, status: status, pid: getpid(),
             device: DeviceLayout.Device(type: "virtio-scsi", id: 8, name: "scsi0", path: "vqtap-simulate"),
             features: transport.deviceFeatures & config.negotiatedFeatures,
-            config: ["num_queues": UInt64(config.queues), "seg_max": UInt64(min(qsize - 2, 254)), "max_sectors": 0xffff,
+            config: ["num_queues": UInt64(config.queues), "seg_max": UInt64(SimDevice.segMax(queueSize: qsize)), "max_sectors": 2048,
                      "cmd_per_lun": UInt64(qsize), "event_info_size": 16, "sense_size": UInt64(senseSize), "cdb_size": UInt64(cdbSize),
                      "max_channel": 0, "max_target": UInt64(config.targets - 1), "max_lun": UInt64(config.luns - 1)],
             regions: [DeviceLayout.Region(file: mem.path, offset: 0, gpa: mem.gpaBase, size: UInt64(mem.size))],
