@@ -39,7 +39,18 @@ public final class Simulator: @unchecked Sendable {
     public init(config: SimConfig) throws(SimError) {
         if let p = config.problem { throw SimError(p) }
         self.config = config
-        let path = config.memoryPath ?? "/dev/shm/vqtap-sim-\(getpid())"
+        let path: String
+        if let p = config.memoryPath {
+            path = p
+        } else {
+            // /dev/shm is small in many containers (64M): fall back to /tmp rather than fault later.
+            path = Self.freeBytes(in: "/dev/shm") >= config.ramSize ? "/dev/shm/vqtap-sim-\(getpid())" : "/tmp/vqtap-sim-\(getpid())"
+        }
+        let dir = path.split(separator: "/").dropLast().joined(separator: "/")
+        let free = Self.freeBytes(in: dir.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : (path.hasPrefix("/") ? "/" + dir : dir))
+        if free < config.requiredRAM {
+            throw SimError("--memory \(path): \(free >> 20)M free there, the run needs \(config.requiredRAM >> 20)M (use --memory elsewhere or a smaller --iodepth/--bs)")
+        }
         memory = try SimMemory(creating: path, size: Int(config.ramSize), gpaBase: config.gpaBase)
         do {
             truth = try config.truthPath.map { (p: String) throws(SimError) -> TruthSink in try TruthSink(path: p) }
@@ -52,6 +63,13 @@ public final class Simulator: @unchecked Sendable {
     }
 
     public var memoryPath: String { memory.path }
+
+    /// Bytes an unprivileged writer may still use in the filesystem holding `dir` (max if unknown).
+    static func freeBytes(in dir: String) -> UInt64 {
+        var st = statvfs()
+        guard statvfs(dir, &st) == 0 else { return .max }
+        return UInt64(st.f_bavail) &* UInt64(st.f_frsize)
+    }
 
     /// Asks a running simulation to stop (any thread).
     public func stop() { transport.stop.store(true, ordering: .releasing) }
