@@ -617,7 +617,10 @@ final class SimDevice: @unchecked Sendable {
             guard let data = SimSCSIData.modeSense(ten: ten, page: byte(2) & 0x3f) else { return check(.invalidFieldInCDB) }
             return dataInReply(data, allocation: ten ? be16(7) : Int(byte(4)))
         case SCSIOp.requestSense:
-            return dataInReply(SimSCSIData.fixedSense(.none), allocation: Int(byte(4)))
+            // Reports (and clears) a pending UNIT ATTENTION, else NO SENSE (SPC-4 6.39).
+            let pending = d.pointee.uaPending ? d.pointee.ua : .none
+            d.pointee.uaPending = false
+            return dataInReply(SimSCSIData.fixedSense(pending), allocation: Int(byte(4)))
         case SCSIOp.verify10, SCSIOp.verify16:
             let lba = opcode == SCSIOp.verify10 ? UInt64(be32(2)) : UInt64(be32(2)) << 32 | UInt64(be32(6))
             let blocks = opcode == SCSIOp.verify10 ? UInt64(be16(7)) : UInt64(be32(10))
