@@ -624,13 +624,9 @@ final class SimDriver: @unchecked Sendable {
                     p.storeBytes(of: stamp.littleEndian, toByteOffset: 8, as: UInt32.self)
                     p.storeBytes(of: lunTag.littleEndian, toByteOffset: 12, as: UInt32.self)
                 }
-                counters.writes += 1
-            } else {
-                counters.reads += 1
             }
         } else {
             (dataBytes, dataIn) = buildOther(op, cdb: cdb, slot: slot, l: l, page: page)
-            counters.others += 1
         }
         slot.pointee.op = op
         slot.pointee.dataBytes = UInt32(dataBytes)
@@ -651,7 +647,7 @@ final class SimDriver: @unchecked Sendable {
         slot.pointee.tmfTargetTag = tag
         if !pendingAbortTags.isEmpty && pendingAbortTags.contains(tag) { slot.pointee.abortable = true }
 
-        let indirect = config.featureIndirect && fault != .readAfterWrite || fault == .indirectOversize || fault == .indirectNested
+        let indirect = config.featureIndirect
         let needed = indirect ? 1 : n
         guard q.pointee.numFree >= needed else {
             if slot.pointee.locked, let l { unlock(l, slot.pointee.lba, slot.pointee.nblocks, write: op == .write) }
@@ -704,6 +700,7 @@ final class SimDriver: @unchecked Sendable {
         q.pointee.inflight += 1
         if truth != nil || config.latency.isZero == false { slot.pointee.availNs = now }
         counters.commands += 1
+        if op == .read { counters.reads += 1 } else if op == .write { counters.writes += 1 } else { counters.others += 1 }
         return true
     }
 
