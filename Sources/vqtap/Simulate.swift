@@ -106,6 +106,8 @@ struct Simulate: ParsableCommand {
             var list: [Int] = []
             for p in cpu.split(separator: ",") {
                 guard let n = Int(p), n >= 0, n < 1024 else { throw SimError("--cpu: '\(cpu)' is not a CPU number or N,M") }
+                let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+                guard n < online else { throw SimError("--cpu: CPU \(n) does not exist (\(online) online)") }
                 list.append(n)
             }
             c.cpus = list
