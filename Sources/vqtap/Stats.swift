@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VQAnalysis
+import VQTUI
 import VQOutput
 import VQRecord
 import VirtioSCSI
@@ -57,6 +58,9 @@ struct Stats: ParsableCommand {
     @Option(help: ArgumentHelp("With --synthetic: commands per second.", valueName: "n"))
     var iops: Double = 20_000
 
+    @Flag(help: .hidden)
+    var bench = false
+
     var path: String? { readFile ?? file }
 
     func groupings() throws -> [Grouping] {
@@ -82,6 +86,7 @@ struct Stats: ParsableCommand {
     }
 
     func run() throws {
+        if bench { return try StatsBench.run(iops: iops, durationNs: DurationText.parse(duration) ?? 10_000_000_000) }
         var options = Analyzer.Options()
         let tables = try groupings()
         options.statistics.groupings = tables
@@ -194,5 +199,52 @@ struct Progress {
     func finish() {
         guard enabled else { return }
         FileHandle.standardError.write(Data("\r\u{1b}[K".utf8))
+    }
+}
+
+/// `stats --synthetic --bench` (benchmarks/stats): the analysis layer alone on an in-memory
+/// record stream, and `top`'s model and drawing at one refresh per second of traffic.
+enum StatsBench {
+    static func maxRSSKiB() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss
+    }
+
+    static func run(iops: Double, durationNs: UInt64) throws {
+        var source = SyntheticSource(iops: iops, durationNs: durationNs)
+        var chunk: [CaptureRecord] = []
+        chunk.reserveCapacity(1 << 20)
+        var analyzer = Analyzer()
+        var records = 0
+        var analysisNs: UInt64 = 0
+        var drawNs: UInt64 = 0
+        var draws = 0
+        var nextDrawNs: UInt64?
+        let rssStart = maxRSSKiB()
+        while true {
+            chunk.removeAll(keepingCapacity: true)
+            while chunk.count < 1 << 20, let r = try source.next() { chunk.append(r) }
+            if chunk.isEmpty { break }
+            let t0 = TopRunnerClock.monotonicNs()
+            for r in chunk { analyzer.consume(r) }
+            analysisNs += TopRunnerClock.monotonicNs() - t0
+            records += chunk.count
+            // One refresh per second of traffic: snapshot, then draw the overview.
+            let dataNow = analyzer.matcher.lastNs
+            if nextDrawNs == nil { nextDrawNs = dataNow + 1_000_000_000 }
+            while let next = nextDrawNs, dataNow >= next {
+                let t1 = TopRunnerClock.monotonicNs()
+                let snapshot = TopSnapshot(analyzer: analyzer, source: "bench")
+                _ = TopView.render(snapshot, ViewState(), width: 132, height: 43)
+                drawNs += TopRunnerClock.monotonicNs() - t1
+                draws += 1
+                nextDrawNs = next + 1_000_000_000
+            }
+        }
+        let seconds = Double(analysisNs) / 1e9
+        print("records \(records) commands \(analyzer.transactionCount) analysis_s \(DurationText.fixed(seconds, 3)) records_per_s \(Int(Double(records) / max(seconds, 1e-9)))"
+              + " draws \(draws) draw_ms_mean \(DurationText.fixed(draws == 0 ? 0 : Double(drawNs) / Double(draws) / 1e6, 2))"
+              + " maxrss_kib_start \(rssStart) maxrss_kib_end \(maxRSSKiB())")
     }
 }
