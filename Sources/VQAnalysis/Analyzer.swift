@@ -85,6 +85,8 @@ public struct Analyzer {
     /// Commands that did not end GOOD (whether or not `errors` keeps them).
     public private(set) var errorCount: UInt64 = 0
     private var nextEventqCheckNs: UInt64 = 0
+    /// Reused between records (one allocation, not one per record).
+    private var pendingEvents: [AnalysisEvent] = []
 
     public init(options: Options = Options()) {
         self.options = options
@@ -105,7 +107,10 @@ public struct Analyzer {
 
     /// For a caller that also prints the decoded records (one decoder for both).
     public mutating func consume(_ decoded: DecodedRecord) {
-        var pending: [AnalysisEvent] = []
+        var pending = pendingEvents
+        pendingEvents = []
+        pending.removeAll(keepingCapacity: true)
+        defer { pendingEvents = pending }
         matcher.consume(decoded) { pending.append($0) }
         if case let .deviceState(m) = decoded.record.body {
             log.append(LogEntry(timeNs: decoded.record.timestampNs, kind: .device, device: decoded.record.deviceInstance,

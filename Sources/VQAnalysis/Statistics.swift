@@ -46,6 +46,21 @@ public struct GroupKey: Hashable, Sendable, Comparable {
         self.outcome = outcome
     }
 
+    /// Three packed words instead of a dozen optional fields: this runs for every
+    /// grouping of every command.
+    public func hash(into h: inout Hasher) {
+        var where_ = UInt64(device) << 48 | UInt64(queue) << 32
+        if let lun { where_ |= 1 << 31 | UInt64(lun.target) << 16 | UInt64(lun.lun) }
+        var what: UInt64 = 0
+        if let opcode { what = 1 << 40 | UInt64(opcode.opcode) << 32 | UInt64(opcode.serviceAction.map { 1 << 16 | UInt32($0) } ?? 0) }
+        var how = UInt64(outcome.status) << 8 | UInt64(outcome.response.map { 1 << 8 | UInt16($0) } ?? 0) << 16
+        if let key = outcome.senseKey { how |= 1 << 40 | UInt64(key) << 32 }
+        if let asc = outcome.asc, let ascq = outcome.ascq { how |= 1 << 41 | UInt64(asc) << 48 | UInt64(ascq) << 56 }
+        h.combine(where_)
+        h.combine(what)
+        h.combine(how)
+    }
+
     public static func < (a: GroupKey, b: GroupKey) -> Bool {
         if a.device != b.device { return a.device < b.device }
         if a.queue != b.queue { return a.queue < b.queue }

@@ -214,7 +214,7 @@ enum StatsBench {
     static func run(iops: Double, durationNs: UInt64) throws {
         var source = SyntheticSource(iops: iops, durationNs: durationNs)
         var chunk: [CaptureRecord] = []
-        chunk.reserveCapacity(1 << 20)
+        chunk.reserveCapacity(1 << 16)
         var analyzer = Analyzer()
         var records = 0
         var analysisNs: UInt64 = 0
@@ -224,7 +224,7 @@ enum StatsBench {
         let rssStart = maxRSSKiB()
         while true {
             chunk.removeAll(keepingCapacity: true)
-            while chunk.count < 1 << 20, let r = try source.next() { chunk.append(r) }
+            while chunk.count < 1 << 16, let r = try source.next() { chunk.append(r) }
             if chunk.isEmpty { break }
             let t0 = TopRunnerClock.monotonicNs()
             for r in chunk { analyzer.consume(r) }
