@@ -443,3 +443,32 @@ func findings(_ a: Analyzer, _ kind: Finding.Kind) -> [Finding] { a.findings.ele
         if case let .failure(f) = Dimension.parseList("queue,colour") { #expect(f.word == "colour") } else { Issue.record("parsed") }
     }
 }
+
+@Suite struct SeriesTests {
+    @Test func pointsPerIntervalThenCoarsenedToStayBounded() {
+        var s = LatencySeries(intervalNs: 100 * ms, maxPoints: 4)
+        // Interval k holds one value of (k + 1) x 1024 ns (held exactly at two digits).
+        for k in 0..<4 as Range<UInt64> { s.add(endNs: k * 100 * ms + 1, latencyNs: (k + 1) * 1024) }
+        s.flush()
+        #expect(s.points.map(\.count) == [1, 1, 1, 1])
+        #expect(s.points.map(\.p50) == [1024, 2048, 3072, 4096])
+        #expect(s.intervalNs == 100 * ms)
+        s.add(endNs: 400 * ms + 1, latencyNs: 5120)
+        s.flush()
+        // Five points do not fit in four: the interval doubles and neighbours merge.
+        #expect(s.intervalNs == 200 * ms)
+        #expect(s.points.map(\.count) == [2, 2, 1])
+        #expect(s.points.map(\.max) == [2048, 4096, 5120])
+        #expect(s.points.map(\.p50) == [1536, 3584, 5120])
+        #expect(s.points.map(\.startNs) == [1, 200 * ms + 1, 400 * ms + 1])
+    }
+
+    @Test func theSyntheticWorkloadIsRepeatableAndInTimeOrder() {
+        var a = SyntheticWorkload(), b = SyntheticWorkload()
+        let end = SyntheticWorkload.Options().startNs + 500 * ms
+        let ra = a.records(until: end), rb = b.records(until: end)
+        #expect(ra == rb)
+        #expect(ra.count > 10_000)
+        #expect(zip(ra, ra.dropFirst()).allSatisfy { $0.timestampNs <= $1.timestampNs })
+    }
+}
