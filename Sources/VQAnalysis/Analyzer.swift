@@ -144,7 +144,13 @@ public struct Analyzer {
             if let l = t.latencyNs, l >= options.stuckThresholdNs { slowCompletions += 1 }
             if t.isError {
                 errorCount += 1
-                if options.keepErrors { errors.append(t) }
+                if options.keepErrors {
+                    // The list keeps what a report prints, not the decodes (memory stays flat).
+                    var slim = t
+                    slim.request = nil
+                    slim.response = nil
+                    errors.append(slim)
+                }
                 log.append(LogEntry(timeNs: t.endNs, kind: .error, device: t.device,
                                     text: "\(t.opcodeName) \(t.lun?.description ?? "?") tag \(t.tag.map(Hex.u64) ?? "?"): \(t.outcome.detail)",
                                     transactionID: t.id))

@@ -140,7 +140,7 @@ public struct Transaction: Sendable {
     public var request: ChainDecode?
     public var response: ChainDecode?
 
-    public var opcodeName: String { opcode?.name ?? (request == nil ? "(unseen)" : "(bad cdb)") }
+    public var opcodeName: String { opcode?.name ?? (startNs == nil ? "(unseen)" : "(bad cdb)") }
 
     public var isError: Bool { !outcome.isGood }
 }
