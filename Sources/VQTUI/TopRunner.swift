@@ -49,6 +49,19 @@ public final class RecordFeed: @unchecked Sendable {
         return (out, finished, failure)
     }
 
+    /// Waits (at most `timeoutNs`) for the producer to finish, so that the process does
+    /// not exit under a thread still running.
+    @discardableResult
+    public func waitUntilFinished(timeoutNs: UInt64) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: Double(timeoutNs) / 1e9)
+        lock.lock()
+        defer { lock.unlock() }
+        while !finished {
+            if !lock.wait(until: deadline) { return finished }
+        }
+        return true
+    }
+
     public var stopRequested: Bool {
         lock.lock()
         defer { lock.unlock() }

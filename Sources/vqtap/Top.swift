@@ -148,6 +148,8 @@ struct TopSession {
                 fflush(nil)
             }
         }
+        feed.requestStop()
+        feed.waitUntilFinished(timeoutNs: 2_000_000_000)
         if let error { throw VQTapFailure("top: \(error)", status: .partlyRead) }
     }
 }

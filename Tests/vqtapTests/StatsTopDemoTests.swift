@@ -142,7 +142,8 @@ import Testing
 
     static func start(_ name: String, env: String = "") throws -> String {
         let session = "vqtap-\(name)-\(getpid())"
-        let command = "\(env) exec \(VQTapBinary.url.path) demo --delay 200ms --duration 60s"
+        // The environment the test runs in may set NO_COLOR: each session says what it wants.
+        let command = "exec env -u NO_COLOR \(env) \(VQTapBinary.url.path) demo --delay 200ms --duration 60s"
         // Started through system(): the server it forks would inherit the descriptor that
         // Foundation's Process watches for the client's exit, and the wait would last as
         // long as the server.
@@ -179,9 +180,33 @@ import Testing
         try Self.tmux(["send-keys", "-t", session, "p"])
         #expect(try Self.waitFor(session, "PAUSED").contains("PAUSED"))
         try Self.tmux(["send-keys", "-t", session, "q"])
-        #expect(try Self.waitForExit(session) == "1 0")
+        let exit = try Self.waitForExit(session)
+        let pane = try Self.tmux(["capture-pane", "-p", "-t", session]).out
+        #expect(exit == "1 0", "\(pane)")
         // The alternate screen is gone: the view is no longer on the terminal.
         #expect(!(try Self.tmux(["capture-pane", "-p", "-t", session]).out.contains("vqtap top")))
+    }
+
+    @Test func coloursUnlessNoColorAndTheViewFollowsAResize() throws {
+        guard Self.tmux != nil else { Issue.record("tmux is not installed (make test-deps installs it)"); return }
+        let colour = try Self.start("colour")
+        defer { _ = try? Self.tmux(["kill-session", "-t", colour]) }
+        _ = try Self.waitFor(colour, "request1")
+        let styled = try Self.tmux(["capture-pane", "-e", "-p", "-t", colour]).out
+        #expect(styled.contains("\u{1b}[46m"), "a cyan title bar")
+        let mono = try Self.start("mono", env: "NO_COLOR=1")
+        defer { _ = try? Self.tmux(["kill-session", "-t", mono]) }
+        _ = try Self.waitFor(mono, "request1")
+        let plain = try Self.tmux(["capture-pane", "-e", "-p", "-t", mono]).out
+        #expect(!plain.contains("46m") && !plain.contains("42m"), "no background colours")
+        #expect(plain.contains("7m"), "reverse video instead")
+        // 100x30 has no TAG column on the requests screen; 132x43 has.
+        try Self.tmux(["send-keys", "-t", mono, "6"])
+        #expect(!(try Self.waitFor(mono, "LATENCY").contains("TAG")))
+        try Self.tmux(["resize-window", "-t", mono, "-x", "132", "-y", "43"])
+        let wide = try Self.waitFor(mono, "TAG")
+        #expect(wide.contains("TAG                OPCODE"))
+        #expect(wide.split(separator: "\n", omittingEmptySubsequences: false).count >= 43)
     }
 
     @Test func sigtermRestoresTheTerminalToo() throws {
