@@ -85,8 +85,6 @@ public struct Analyzer {
     /// Commands that did not end GOOD (whether or not `errors` keeps them).
     public private(set) var errorCount: UInt64 = 0
     private var nextEventqCheckNs: UInt64 = 0
-    /// Reused between records (one allocation, not one per record).
-    private var pendingEvents: [AnalysisEvent] = []
 
     public init(options: Options = Options()) {
         self.options = options
@@ -107,32 +105,33 @@ public struct Analyzer {
 
     /// For a caller that also prints the decoded records (one decoder for both).
     public mutating func consume(_ decoded: DecodedRecord) {
-        var pending = pendingEvents
-        pendingEvents = []
-        pending.removeAll(keepingCapacity: true)
-        defer { pendingEvents = pending }
-        matcher.consume(decoded) { pending.append($0) }
-        if case let .deviceState(m) = decoded.record.body {
-            log.append(LogEntry(timeNs: decoded.record.timestampNs, kind: .device, device: decoded.record.deviceInstance,
-                                text: "\(decoded.deviceName) \(decoded.queueName) \(m.state.name) generation \(m.generation)"))
-        } else if case let .drop(m) = decoded.record.body {
-            log.append(LogEntry(timeNs: decoded.record.timestampNs, kind: .device, device: decoded.record.deviceInstance,
-                                text: "\(decoded.deviceName) \(decoded.queueName) \(m.count) chains dropped (\(m.reason == .availableLapped ? "available" : "used") ring lapped)"))
-        }
+        // The matcher is moved out while it works, so that its events go straight to the
+        // listeners (no buffer, no copies) without two accesses to `self` overlapping.
+        var m = matcher
+        matcher = TransactionMatcher(options: options.matcher)
+        m.consume(decoded) { handle($0) }
         let t = decoded.record.timestampNs
         if t >= nextEventqCheckNs {
             nextEventqCheckNs = t + 100_000_000
-            matcher.checkEventq(at: t) { pending.append($0) }
+            m.checkEventq(at: t) { handle($0) }
         }
-        for e in pending { handle(e) }
+        matcher = m
+        if case let .deviceState(marker) = decoded.record.body {
+            log.append(LogEntry(timeNs: t, kind: .device, device: decoded.record.deviceInstance,
+                                text: "\(decoded.deviceName) \(decoded.queueName) \(marker.state.name) generation \(marker.generation)"))
+        } else if case let .drop(marker) = decoded.record.body {
+            log.append(LogEntry(timeNs: t, kind: .device, device: decoded.record.deviceInstance,
+                                text: "\(decoded.deviceName) \(decoded.queueName) \(marker.count) chains dropped (\(marker.reason == .availableLapped ? "available" : "used") ring lapped)"))
+        }
     }
 
     /// Call with the wall clock while live (no records may come while a device is stuck),
     /// or at the end of a file with its last timestamp.
     public mutating func tick(at nowNs: UInt64) {
-        var pending: [AnalysisEvent] = []
-        matcher.checkEventq(at: nowNs) { pending.append($0) }
-        for e in pending { handle(e) }
+        var m = matcher
+        matcher = TransactionMatcher(options: options.matcher)
+        m.checkEventq(at: nowNs) { handle($0) }
+        matcher = m
     }
 
     private mutating func handle(_ e: AnalysisEvent) {
