@@ -285,10 +285,12 @@ enum StatsPlot {
         let top1 = 40.0, plotW = width - left - right, plotH = panel - 60
         s.append("<text x=\"\(f(left))\" y=\"\(f(top1 - 5))\">Latency histogram: \(summary.count) commands, p50 \(DurationText.format(summary.p50)), p99 \(DurationText.format(summary.p99)), max \(DurationText.format(summary.max))</text>")
         s.append("<rect x=\"\(f(left))\" y=\"\(f(top1))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#888\"/>")
+        // Counts on a log scale, so that the tail a disk is slow in stays visible.
         let most = Double(buckets.map(\.count).max() ?? 1)
+        let top = log10(most + 1)
         let barW = buckets.isEmpty ? 0 : plotW / Double(buckets.count)
         for (i, b) in buckets.enumerated() {
-            let h = most > 0 ? Double(b.count) / most * plotH : 0
+            let h = top > 0 ? log10(Double(b.count) + 1) / top * plotH : 0
             let x = left + Double(i) * barW
             s.append("<rect x=\"\(f(x + 1))\" y=\"\(f(top1 + plotH - h))\" width=\"\(f(max(1, barW - 2)))\" height=\"\(f(h))\" fill=\"#4a90d9\"><title>\(DurationText.format(b.lowNs)) - \(DurationText.format(b.highNs)): \(b.count)</title></rect>")
             if buckets.count <= 24 || i % 2 == 0 {
@@ -296,6 +298,7 @@ enum StatsPlot {
             }
         }
         s.append("<text x=\"\(f(left - 8))\" y=\"\(f(top1 + 10))\" text-anchor=\"end\">\(Int(most))</text>")
+        s.append("<text x=\"\(f(left - 8))\" y=\"\(f(top1 + 24))\" text-anchor=\"end\" font-size=\"9\">(log)</text>")
         s.append("<text x=\"\(f(left - 8))\" y=\"\(f(top1 + plotH))\" text-anchor=\"end\">0</text>")
         // Latency over time: p50, p99 and max per interval, on a log scale.
         let top2 = top1 + panel + 30
@@ -303,7 +306,7 @@ enum StatsPlot {
         s.append("<text x=\"\(f(left))\" y=\"\(f(top2 - 5))\">Latency over time (per \(DurationText.format(series.intervalNs))): <tspan fill=\"#2a7\">p50</tspan> <tspan fill=\"#d80\">p99</tspan> <tspan fill=\"#c33\">max</tspan></text>")
         s.append("<rect x=\"\(f(left))\" y=\"\(f(top2))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#888\"/>")
         if let first = points.first, let last = points.last {
-            let lo = log10(Double(max(1, points.map(\.p50).min() ?? 1))), hi = log10(Double(max(2, points.map(\.max).max() ?? 2)))
+            let lo = log10(Double(max(1, points.map(\.p50).min() ?? 1))) - 0.2, hi = log10(Double(max(2, points.map(\.max).max() ?? 2))) + 0.1
             let span = max(0.5, hi - lo)
             let t0 = Double(first.startNs), t1 = max(t0 + 1, Double(last.startNs))
             func x(_ p: LatencySeries.Point) -> Double { left + (Double(p.startNs) - t0) / (t1 - t0) * plotW }
