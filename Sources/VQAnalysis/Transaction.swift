@@ -181,7 +181,7 @@ public struct TMFTransaction: Sendable {
         guard let response else { return s + " sent" }
         if aborts { s += " aborted \(aborted)" }
         s += " -> \(response.name(in: .taskManagement))"
-        if let latencyNs { s += " in \(DurationText.format(latencyNs))" }
+        if let latencyNs { s += " in \(Figures.format(latencyNs))" }
         return s
     }
 }

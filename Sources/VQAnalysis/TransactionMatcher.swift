@@ -237,7 +237,7 @@ public struct TransactionMatcher {
             if let otherKey = byTag[tagKey], let other = inFlight[otherKey] {
                 emit(.finding(Finding(kind: .tagReused, timeNs: r.timestampNs, device: r.deviceInstance, queue: r.queue,
                                       transactionID: r.transactionID,
-                                      detail: "tag \(Hex.u64(req.id)) on LUN \(command.lun?.description ?? "?") reused by \(command.opcodeName) while \(other.opcodeName) (queue \(other.queue) head \(other.head)) is in flight for \(DurationText.format(other.age(at: r.timestampNs)))")))
+                                      detail: "tag \(Hex.u64(req.id)) on LUN \(command.lun?.description ?? "?") reused by \(command.opcodeName) while \(other.opcodeName) (queue \(other.queue) head \(other.head)) is in flight for \(Figures.format(other.age(at: r.timestampNs)))")))
             }
             byTag[tagKey] = key
         }
@@ -371,7 +371,7 @@ public struct TransactionMatcher {
             if length >= options.eventqEmptyThresholdNs, !reportedEmpty.contains(device) {
                 reportedEmpty.insert(device)
                 emit(.finding(Finding(kind: .eventqEmpty, timeNs: nowNs, device: device, queue: 1,
-                                      detail: "\(devices[device]?.name ?? "dev\(device)") eventq without buffers for \(DurationText.format(length))")))
+                                      detail: "\(devices[device]?.name ?? "dev\(device)") eventq without buffers for \(Figures.format(length))")))
             }
         }
     }

@@ -10,7 +10,7 @@ import Glibc
 /// Set by SIGINT, SIGTERM and SIGHUP; the loops poll it.
 nonisolated(unsafe) private var receivedSignal: Int32 = 0
 
-public enum StopSignal {
+public enum TerminalSignals {
     /// Installs handlers that only record the signal; the run loops notice and return.
     public static func install() {
         for s in [SIGINT, SIGTERM, SIGHUP] {
@@ -55,7 +55,7 @@ public final class CursesTerminal {
         }
         attributes = Array(repeating: 0, count: CellStyle.allCases.count)
         for style in CellStyle.allCases { attributes[Int(style.rawValue)] = attribute(style) }
-        StopSignal.install()
+        TerminalSignals.install()
     }
 
     private func attribute(_ style: CellStyle) -> Int32 {

@@ -128,7 +128,7 @@ public struct TopRunner {
         var current: TopSnapshot?
         var dirty = true
         var error: String?
-        while StopSignal.received == 0 {
+        while TerminalSignals.received == 0 {
             let (finished, e) = consume(feed, &analyzer)
             error = e
             let now = Self.monotonicNs()
@@ -166,7 +166,7 @@ public struct TopRunner {
         let start = Self.monotonicNs()
         var nextPrint = start + delayNs
         var error: String?
-        while StopSignal.received == 0 {
+        while TerminalSignals.received == 0 {
             let (finished, e) = consume(feed, &analyzer)
             error = e
             let now = Self.monotonicNs()

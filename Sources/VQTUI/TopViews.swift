@@ -33,7 +33,7 @@ public enum TopView {
 
     // MARK: Frame
 
-    static func seconds(_ ns: UInt64) -> String { DurationText.fixed(Double(ns) / 1e9, 3) + "s" }
+    static func seconds(_ ns: UInt64) -> String { Figures.fixed(Double(ns) / 1e9, 3) + "s" }
 
     static func title(_ b: inout ScreenBuffer, _ s: TopSnapshot, _ v: ViewState) {
         let names = s.devices.map(\.info.name).joined(separator: ",")
@@ -98,16 +98,16 @@ public enum TopView {
     // MARK: Overview
 
     static func latencyCells(_ l: LatencySummary) -> [String] {
-        l.count == 0 ? ["-", "-", "-", "-"] : [DurationText.format(l.p50), DurationText.format(l.p99), DurationText.format(l.p999), DurationText.format(l.max)]
+        l.count == 0 ? ["-", "-", "-", "-"] : [Figures.format(l.p50), Figures.format(l.p99), Figures.format(l.p999), Figures.format(l.max)]
     }
 
     static func rate(_ v: Double) -> String {
-        v >= 10 ? String(Int(v.rounded())) : DurationText.fixed(v, 1)
+        v >= 10 ? String(Int(v.rounded())) : Figures.fixed(v, 1)
     }
 
-    static func bytesRate(_ v: Double) -> String { DurationText.bytes(UInt64(max(0, v).rounded())) }
+    static func bytesRate(_ v: Double) -> String { Figures.bytes(UInt64(max(0, v).rounded())) }
 
-    static func percent(_ v: Double) -> String { DurationText.fixed(v, 2) + "%" }
+    static func percent(_ v: Double) -> String { Figures.fixed(v, 2) + "%" }
 
     static func overview(_ b: inout ScreenBuffer, _ s: TopSnapshot, _ body: Range<Int>) {
         var r = body.lowerBound
@@ -134,7 +134,7 @@ public enum TopView {
         let totalIOPS = s.deviceRows.reduce(0) { $0 + $1.window.iops }
         let read = s.deviceRows.reduce(0) { $0 + $1.window.readBytesPerSecond }
         let written = s.deviceRows.reduce(0) { $0 + $1.window.writeBytesPerSecond }
-        b.put(r, 0, "Last \(DurationText.format(s.windowNs))  IOPS \(rate(totalIOPS))  read \(bytesRate(read))/s  write \(bytesRate(written))/s  in flight \(s.inFlight)")
+        b.put(r, 0, "Last \(Figures.format(s.windowNs))  IOPS \(rate(totalIOPS))  read \(bytesRate(read))/s  write \(bytesRate(written))/s  in flight \(s.inFlight)")
         r += 1
         let findings = s.findingCounts.values.reduce(0, +)
         b.put(r, 0, "Totals   commands \(s.transactionCount)  errors \(s.errorCount)  TMFs \(s.tmfCount)  events \(s.eventCount)  findings \(findings)",
@@ -155,8 +155,8 @@ public enum TopView {
         }
         r += 1
         guard r < body.upperBound else { return }
-        let stuckText = s.stuck.isEmpty ? "none" : s.stuck.prefix(3).map { "\($0.opcodeName) \($0.lun?.description ?? "?") \(DurationText.format($0.age(at: s.nowNs)))" }.joined(separator: ", ")
-        b.put(r, 0, "Stuck (>\(DurationText.format(s.stuckThresholdNs))): \(s.stuck.count)  \(stuckText)", s.stuck.isEmpty ? .normal : .error)
+        let stuckText = s.stuck.isEmpty ? "none" : s.stuck.prefix(3).map { "\($0.opcodeName) \($0.lun?.description ?? "?") \(Figures.format($0.age(at: s.nowNs)))" }.joined(separator: ", ")
+        b.put(r, 0, "Stuck (>\(Figures.format(s.stuckThresholdNs))): \(s.stuck.count)  \(stuckText)", s.stuck.isEmpty ? .normal : .error)
         r += 1
         guard r < body.upperBound else { return }
         let counts = Finding.Kind.allCases.compactMap { k -> String? in
@@ -167,7 +167,7 @@ public enum TopView {
         r += 1
         for (instance, eq) in s.eventq.sorted(by: { $0.key < $1.key }) where r < body.upperBound {
             let name = s.deviceNames[instance] ?? "dev\(instance)"
-            b.put(r, 0, "Eventq \(name): \(eq.outstanding) buffers (max \(eq.maxOutstanding))  events \(eq.events)  missed \(eq.eventsMissed)  empty \(DurationText.format(eq.emptyTotal(at: s.nowNs)))",
+            b.put(r, 0, "Eventq \(name): \(eq.outstanding) buffers (max \(eq.maxOutstanding))  events \(eq.events)  missed \(eq.eventsMissed)  empty \(Figures.format(eq.emptyTotal(at: s.nowNs)))",
                   eq.eventsMissed > 0 || eq.outstanding == 0 ? .warning : .normal)
             r += 1
         }
@@ -207,7 +207,7 @@ public enum TopView {
         if wide || isLUN { cols += [Column("P90", 7)] }
         cols += [Column("P99", 7), Column("P99.9", 7), Column("MAX", 7)]
         var r = body.lowerBound
-        b.put(r, 0, "Rates over the last \(DurationText.format(s.windowNs)); counts and latency over the run.", .dim)
+        b.put(r, 0, "Rates over the last \(Figures.format(s.windowNs)); counts and latency over the run.", .dim)
         r += 1
         b.put(r, 0, row(cols, cols.map(\.title)), .header)
         b.paint(r, .header)
@@ -219,9 +219,9 @@ public enum TopView {
             var values = [g.label(deviceNames: s.deviceNames), String(g.count), rate(g.window.iops), String(g.errors)]
             if wide {
                 values += [bytesRate(g.window.readBytesPerSecond), bytesRate(g.window.writeBytesPerSecond), String(g.inFlight),
-                           DurationText.fixed(g.inFlightMean, 1)]
+                           Figures.fixed(g.inFlightMean, 1)]
             }
-            func f(_ v: UInt64) -> String { l.count == 0 ? "-" : DurationText.format(v) }
+            func f(_ v: UInt64) -> String { l.count == 0 ? "-" : Figures.format(v) }
             if wide { values.append(f(l.min)) }
             values += [f(l.mean), f(l.p50)]
             if wide || isLUN { values.append(f(l.p90)) }
@@ -240,8 +240,8 @@ public enum TopView {
             b.put(r, 0, "No completed commands yet.", .dim)
             return
         }
-        b.put(r, 0, "\(l.count) commands over the run  min \(DurationText.format(l.min))  mean \(DurationText.format(l.mean))  max \(DurationText.format(l.max))")
-        b.put(r + 1, 0, "p50 \(DurationText.format(l.p50))  p90 \(DurationText.format(l.p90))  p99 \(DurationText.format(l.p99))  p99.9 \(DurationText.format(l.p999))")
+        b.put(r, 0, "\(l.count) commands over the run  min \(Figures.format(l.min))  mean \(Figures.format(l.mean))  max \(Figures.format(l.max))")
+        b.put(r + 1, 0, "p50 \(Figures.format(l.p50))  p90 \(Figures.format(l.p90))  p99 \(Figures.format(l.p99))  p99.9 \(Figures.format(l.p999))")
         r += 3
         let rangeWidth = 19, countWidth = 9
         let barWidth = max(10, b.width - rangeWidth - countWidth - 6)
@@ -256,7 +256,7 @@ public enum TopView {
         }
         let most = buckets.map(\.count).max() ?? 1
         for bucket in buckets where r < body.upperBound {
-            let range = DurationText.format(bucket.lowNs) + " -> " + DurationText.format(bucket.highNs)
+            let range = Figures.format(bucket.lowNs) + " -> " + Figures.format(bucket.highNs)
             let n = bucket.count == 0 ? 0 : max(1, Int((Double(bucket.count) / Double(max(1, most)) * Double(barWidth)).rounded()))
             b.put(r, 0, Column("", rangeWidth).cell(range) + " : " + Column("", countWidth).cell(String(bucket.count)) + " |")
             b.put(r, rangeWidth + countWidth + 5, String(repeating: "#", count: n), .bar)
@@ -334,8 +334,8 @@ public enum TopView {
             let time = t.endNs >= s.startNs ? t.endNs - s.startNs : 0
             var values = [seconds(time), VirtioSCSIQueueRole(queue: t.queue).name, t.lun?.description ?? "?"]
             if wide { values.append(t.tag.map(Hex.u64) ?? "?") }
-            values += [t.opcodeName, t.lba.map(String.init) ?? "-", DurationText.bytes(t.bytesIn + t.bytesOut),
-                       t.latencyNs.map(DurationText.format) ?? "-", t.outcome.name]
+            values += [t.opcodeName, t.lba.map(String.init) ?? "-", Figures.bytes(t.bytesIn + t.bytesOut),
+                       t.latencyNs.map(Figures.format) ?? "-", t.outcome.name]
             b.put(r, 0, row(cols, values), i == selected ? .selected : (t.isError ? .error : .normal))
             if i == selected { b.paint(r, .selected) }
             r += 1
@@ -350,7 +350,7 @@ public enum TopView {
         b.put(r, 2, " " + header + " ", .header)
         r += 1
         var lines = ["Request:  " + (t.request?.summary ?? "(not captured)"), "Response: " + (t.response?.summary ?? "(none)"),
-                     "Outcome:  " + t.outcome.detail + (t.latencyNs.map { "  latency " + DurationText.format($0) } ?? "")]
+                     "Outcome:  " + t.outcome.detail + (t.latencyNs.map { "  latency " + Figures.format($0) } ?? "")]
         // The full decode, without the protocol's own group line.
         for decode in [t.request, t.response].compactMap({ $0 }) {
             lines += FieldText.lines(decode.fields.flatMap(\.children))

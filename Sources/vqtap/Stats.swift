@@ -77,8 +77,8 @@ struct Stats: ParsableCommand {
         if readFile != nil && file != nil { throw ValidationError("give the capture file once: -r FILE or FILE") }
         if path == nil && !synthetic { throw ValidationError("nothing to read: give a capture file (-r FILE) or --synthetic") }
         if path != nil && synthetic { throw ValidationError("--synthetic and a capture file exclude each other") }
-        guard DurationText.parse(stuck).map({ $0 > 0 }) ?? false else { throw ValidationError("--stuck takes a duration such as 500ms or 1s, not '\(stuck)'") }
-        guard DurationText.parse(duration).map({ $0 > 0 }) ?? false else { throw ValidationError("--duration takes a duration such as 10s, not '\(duration)'") }
+        guard Units.duration(stuck).map({ $0 > 0 }) ?? false else { throw ValidationError("--stuck takes a duration such as 500ms or 1s, not '\(stuck)'") }
+        guard Units.duration(duration).map({ $0 > 0 }) ?? false else { throw ValidationError("--duration takes a duration such as 10s, not '\(duration)'") }
         if let count, count < 1 { throw ValidationError("-c must be at least 1") }
         guard list >= 0 else { throw ValidationError("--list cannot be negative") }
         guard iops > 0 && iops <= 10_000_000 else { throw ValidationError("--iops must be above 0 and at most 10000000") }
@@ -86,12 +86,12 @@ struct Stats: ParsableCommand {
     }
 
     func run() throws {
-        if bench { return try StatsBench.run(iops: iops, durationNs: DurationText.parse(duration) ?? 10_000_000_000) }
+        if bench { return try StatsBench.run(iops: iops, durationNs: Units.duration(duration) ?? 10_000_000_000) }
         var options = Analyzer.Options()
         let tables = try groupings()
         options.statistics.groupings = tables
         if !options.statistics.groupings.contains(.device) { options.statistics.groupings.append(.device) }
-        options.stuckThresholdNs = DurationText.parse(stuck) ?? 1_000_000_000
+        options.stuckThresholdNs = Units.duration(stuck) ?? 1_000_000_000
         // A report covers the whole file: the window is irrelevant, keep it cheap.
         options.statistics.windowSlots = 1
         options.statistics.windowNs = 3_600_000_000_000
@@ -102,12 +102,12 @@ struct Stats: ParsableCommand {
         var sourceName: String
         var fileSize: UInt64 = 0
         if synthetic {
-            source = SyntheticSource(iops: iops, durationNs: DurationText.parse(duration) ?? 10_000_000_000)
+            source = SyntheticSource(iops: iops, durationNs: Units.duration(duration) ?? 10_000_000_000)
             sourceName = "synthetic \(Int(iops)) IOPS for \(duration)"
         } else {
             let p = path ?? ""
             fileSize = (try? FileManager.default.attributesOfItem(atPath: p)[.size] as? UInt64) ?? 0
-            source = try CaptureFiles.open(p)
+            source = try CaptureFileSource.open(p)
             sourceName = p
         }
         var progress = Progress(totalBytes: fileSize)
@@ -192,7 +192,7 @@ struct Progress {
         guard enabled else { return }
         let seconds = Double(TopRunnerClock.monotonicNs() - start) / 1e9
         let rate = seconds > 0 ? Double(records) / seconds : 0
-        let line = "\r\(records) records  \(Int(rate)) records/s  \(DurationText.fixed(seconds, 1))s "
+        let line = "\r\(records) records  \(Int(rate)) records/s  \(Figures.fixed(seconds, 1))s "
         FileHandle.standardError.write(Data(line.utf8))
     }
 
@@ -256,9 +256,9 @@ enum StatsBench {
         }
         let seconds = Double(decodeNs + analysisNs) / 1e9
         func rate(_ ns: UInt64) -> Int { Int(Double(records) / max(Double(ns) / 1e9, 1e-9)) }
-        print("records \(records) commands \(analyzer.transactionCount) total_s \(DurationText.fixed(seconds, 3)) records_per_s \(rate(decodeNs + analysisNs))"
+        print("records \(records) commands \(analyzer.transactionCount) total_s \(Figures.fixed(seconds, 3)) records_per_s \(rate(decodeNs + analysisNs))"
               + " decode_records_per_s \(rate(decodeNs)) analysis_records_per_s \(rate(analysisNs))"
-              + " draws \(draws) draw_ms_mean \(DurationText.fixed(draws == 0 ? 0 : Double(drawNs) / Double(draws) / 1e6, 2))"
+              + " draws \(draws) draw_ms_mean \(Figures.fixed(draws == 0 ? 0 : Double(drawNs) / Double(draws) / 1e6, 2))"
               + " maxrss_kib_start \(rssStart) maxrss_kib_end \(maxRSSKiB())")
     }
 }

@@ -18,11 +18,11 @@ struct StatsReport {
     var startNs: UInt64 { analyzer.matcher.firstNs ?? 0 }
     var endNs: UInt64 { analyzer.matcher.lastNs }
 
-    func relative(_ ns: UInt64) -> String { DurationText.fixed(Double(ns >= startNs ? ns - startNs : 0) / 1e9, 6) }
+    func relative(_ ns: UInt64) -> String { Figures.fixed(Double(ns >= startNs ? ns - startNs : 0) / 1e9, 6) }
 
     static func latencyCells(_ l: LatencySummary) -> [String] {
         guard l.count > 0 else { return Array(repeating: "-", count: 7) }
-        return [l.min, l.mean, l.p50, l.p90, l.p99, l.p999, l.max].map(DurationText.format)
+        return [l.min, l.mean, l.p50, l.p90, l.p99, l.p999, l.max].map(Figures.format)
     }
 
     // MARK: Text
@@ -49,9 +49,9 @@ struct StatsReport {
         let header = [g.dimensions.map { $0.rawValue.uppercased() }.joined(separator: " "), "COUNT", "IOPS", "READ/s", "WRITE/s", "ERR",
                       "AVGF", "MAXF", "MIN", "AVG", "P50", "P90", "P99", "P99.9", "MAX"]
         let body = rows.map { r -> [String] in
-            [r.label(deviceNames: deviceNames), String(r.count), DurationText.fixed(r.iops, 1),
-             DurationText.bytes(UInt64(r.readBytesPerSecond)), DurationText.bytes(UInt64(r.writeBytesPerSecond)), String(r.errors),
-             g.tracksDepth ? DurationText.fixed(r.inFlightMean, 2) : "-", g.tracksDepth ? String(r.inFlightMax) : "-"] + Self.latencyCells(r.latency)
+            [r.label(deviceNames: deviceNames), String(r.count), Figures.fixed(r.iops, 1),
+             Figures.bytes(UInt64(r.readBytesPerSecond)), Figures.bytes(UInt64(r.writeBytesPerSecond)), String(r.errors),
+             g.tracksDepth ? Figures.fixed(r.inFlightMean, 2) : "-", g.tracksDepth ? String(r.inFlightMax) : "-"] + Self.latencyCells(r.latency)
         }
         return Self.table(header, body)
     }
@@ -66,15 +66,15 @@ struct StatsReport {
         let h = analyzer.matcher.health
         let span = endNs >= startNs ? endNs - startNs : 0
         out.append("vqtap stats: \(source)")
-        out.append("Records \(records) over \(DurationText.format(span)): chains \(h.chains), dropped \(h.dropped) (\(DurationText.fixed(h.percent(h.dropped), 2))%), torn \(h.torn), orphans \(h.orphans), malformed \(h.malformed), undecodable \(h.undecodable)")
+        out.append("Records \(records) over \(Figures.format(span)): chains \(h.chains), dropped \(h.dropped) (\(Figures.fixed(h.percent(h.dropped), 2))%), torn \(h.torn), orphans \(h.orphans), malformed \(h.malformed), undecodable \(h.undecodable)")
         for (instance, info) in analyzer.matcher.devices.sorted(by: { $0.key < $1.key }) {
             var line = "Device \(info.name): queues \(info.queueCount) x \(info.queueSize), cdb_size \(info.cdbSize), sense_size \(info.senseSize), features \(Hex.short(info.features))"
             if let eq = analyzer.matcher.eventq[instance] {
-                line += "; eventq \(eq.events) events, \(eq.eventsMissed) missed, \(eq.outstanding) buffers at the end (max \(eq.maxOutstanding)), \(DurationText.format(eq.emptyTotal(at: endNs))) without buffers"
+                line += "; eventq \(eq.events) events, \(eq.eventsMissed) missed, \(eq.outstanding) buffers at the end (max \(eq.maxOutstanding)), \(Figures.format(eq.emptyTotal(at: endNs))) without buffers"
             }
             out.append(line)
         }
-        out.append("Commands \(analyzer.transactionCount), errors \(analyzer.errorCount), TMFs \(analyzer.tmfs.total), events \(analyzer.events.total), in flight at the end \(analyzer.matcher.inFlight.count), slower than \(DurationText.format(analyzer.options.stuckThresholdNs)) \(analyzer.slowCompletions)")
+        out.append("Commands \(analyzer.transactionCount), errors \(analyzer.errorCount), TMFs \(analyzer.tmfs.total), events \(analyzer.events.total), in flight at the end \(analyzer.matcher.inFlight.count), slower than \(Figures.format(analyzer.options.stuckThresholdNs)) \(analyzer.slowCompletions)")
         for g in groupings {
             out.append("")
             out.append("By \(g.name) (rates over the capture; AVGF/MAXF: commands in flight, mean and max)")
@@ -86,7 +86,7 @@ struct StatsReport {
             out.append("Latency histogram (\(summary.count) commands)")
             let most = buckets.map(\.count).max() ?? 1
             let rows = buckets.map { b -> [String] in
-                [DurationText.format(b.lowNs) + " -> " + DurationText.format(b.highNs), String(b.count),
+                [Figures.format(b.lowNs) + " -> " + Figures.format(b.highNs), String(b.count),
                  "|" + String(repeating: "#", count: b.count == 0 ? 0 : max(1, Int(Double(b.count) / Double(most) * 40))).padding(40) + "|"]
             }
             out += Self.table(["LATENCY", "COUNT", "DISTRIBUTION"], rows).map { "  " + $0 }
@@ -96,7 +96,7 @@ struct StatsReport {
         out.append("Errors (\(analyzer.errors.total))")
         out += Self.table(["TIME", "QUEUE", "LUN", "TAG", "OPCODE", "LATENCY", "OUTCOME"], errors.map { t in
             [relative(t.endNs), VirtioSCSIQueueRole(queue: t.queue).name, t.lun?.description ?? "?", t.tag.map(Hex.u64) ?? "?", t.opcodeName,
-             t.latencyNs.map(DurationText.format) ?? "-", t.outcome.detail]
+             t.latencyNs.map(Figures.format) ?? "-", t.outcome.detail]
         }, left: [1, 2, 3, 4, 6]).map { "  " + $0 }.dropFirst(errors.isEmpty ? 1 : 0)
         out += more(analyzer.errors, shown: errors.count)
         let tmfs = analyzer.tmfs.elements.prefix(listLimit)
@@ -111,9 +111,9 @@ struct StatsReport {
         out += more(analyzer.events, shown: events.count)
         let stuck = analyzer.stuck()
         out.append("")
-        out.append("Stuck: in flight longer than \(DurationText.format(analyzer.options.stuckThresholdNs)) at the end (\(stuck.count))")
+        out.append("Stuck: in flight longer than \(Figures.format(analyzer.options.stuckThresholdNs)) at the end (\(stuck.count))")
         out += stuck.prefix(listLimit).map {
-            "  \(relative($0.startNs))  \(VirtioSCSIQueueRole(queue: $0.queue).name) head \($0.head) \($0.lun?.description ?? "?") tag \(Hex.u64($0.tag)) \($0.opcodeName) age \(DurationText.format($0.age(at: endNs)))"
+            "  \(relative($0.startNs))  \(VirtioSCSIQueueRole(queue: $0.queue).name) head \($0.head) \($0.lun?.description ?? "?") tag \(Hex.u64($0.tag)) \($0.opcodeName) age \(Figures.format($0.age(at: endNs)))"
         }
         let findings = analyzer.findings.elements.prefix(listLimit)
         out.append("")
@@ -130,7 +130,7 @@ struct StatsReport {
     // MARK: JSON lines
 
     static func number(_ v: UInt64) -> JSONValue { .number(String(v)) }
-    static func number(_ v: Double) -> JSONValue { .number(DurationText.fixed(v, 3)) }
+    static func number(_ v: Double) -> JSONValue { .number(Figures.fixed(v, 3)) }
 
     static func latencyJSON(_ l: LatencySummary) -> JSONValue {
         .object([("count", number(l.count)), ("min_ns", number(l.min)), ("mean_ns", number(l.mean)), ("p50_ns", number(l.p50)),
@@ -235,8 +235,8 @@ struct StatsReport {
             for r in analyzer.statistics.rows(g, at: endNs) {
                 let l = r.latency
                 out.append([quoted(g.name), quoted(r.label(deviceNames: deviceNames)), String(r.count), String(r.errors),
-                            DurationText.fixed(r.iops, 3), DurationText.fixed(r.readBytesPerSecond, 1), DurationText.fixed(r.writeBytesPerSecond, 1),
-                            DurationText.fixed(r.inFlightMean, 3), String(r.inFlightMax), String(l.min), String(l.mean), String(l.p50),
+                            Figures.fixed(r.iops, 3), Figures.fixed(r.readBytesPerSecond, 1), Figures.fixed(r.writeBytesPerSecond, 1),
+                            Figures.fixed(r.inFlightMean, 3), String(r.inFlightMax), String(l.min), String(l.mean), String(l.p50),
                             String(l.p90), String(l.p99), String(l.p999), String(l.max)].joined(separator: ","))
             }
         }
@@ -270,7 +270,7 @@ enum StatsPlot {
         return out
     }
 
-    static func f(_ v: Double) -> String { DurationText.fixed(v, 1) }
+    static func f(_ v: Double) -> String { Figures.fixed(v, 1) }
 
     static func svg(analyzer: Analyzer, series: LatencySeries, title: String) -> String {
         let width = 900.0, panel = 300.0, left = 80.0, right = 20.0
@@ -283,7 +283,7 @@ enum StatsPlot {
         // Histogram: one bar per power-of-two bucket.
         let (summary, buckets) = analyzer.statistics.combinedHistogram()
         let top1 = 40.0, plotW = width - left - right, plotH = panel - 60
-        s.append("<text x=\"\(f(left))\" y=\"\(f(top1 - 5))\">Latency histogram: \(summary.count) commands, p50 \(DurationText.format(summary.p50)), p99 \(DurationText.format(summary.p99)), max \(DurationText.format(summary.max))</text>")
+        s.append("<text x=\"\(f(left))\" y=\"\(f(top1 - 5))\">Latency histogram: \(summary.count) commands, p50 \(Figures.format(summary.p50)), p99 \(Figures.format(summary.p99)), max \(Figures.format(summary.max))</text>")
         s.append("<rect x=\"\(f(left))\" y=\"\(f(top1))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#888\"/>")
         // Counts on a log scale, so that the tail a disk is slow in stays visible.
         let most = Double(buckets.map(\.count).max() ?? 1)
@@ -292,9 +292,9 @@ enum StatsPlot {
         for (i, b) in buckets.enumerated() {
             let h = top > 0 ? log10(Double(b.count) + 1) / top * plotH : 0
             let x = left + Double(i) * barW
-            s.append("<rect x=\"\(f(x + 1))\" y=\"\(f(top1 + plotH - h))\" width=\"\(f(max(1, barW - 2)))\" height=\"\(f(h))\" fill=\"#4a90d9\"><title>\(DurationText.format(b.lowNs)) - \(DurationText.format(b.highNs)): \(b.count)</title></rect>")
+            s.append("<rect x=\"\(f(x + 1))\" y=\"\(f(top1 + plotH - h))\" width=\"\(f(max(1, barW - 2)))\" height=\"\(f(h))\" fill=\"#4a90d9\"><title>\(Figures.format(b.lowNs)) - \(Figures.format(b.highNs)): \(b.count)</title></rect>")
             if buckets.count <= 24 || i % 2 == 0 {
-                s.append("<text x=\"\(f(x + barW / 2))\" y=\"\(f(top1 + plotH + 14))\" text-anchor=\"middle\" font-size=\"9\">\(DurationText.format(b.lowNs))</text>")
+                s.append("<text x=\"\(f(x + barW / 2))\" y=\"\(f(top1 + plotH + 14))\" text-anchor=\"middle\" font-size=\"9\">\(Figures.format(b.lowNs))</text>")
             }
         }
         s.append("<text x=\"\(f(left - 8))\" y=\"\(f(top1 + 10))\" text-anchor=\"end\">\(Int(most))</text>")
@@ -303,7 +303,7 @@ enum StatsPlot {
         // Latency over time: p50, p99 and max per interval, on a log scale.
         let top2 = top1 + panel + 30
         let points = series.points
-        s.append("<text x=\"\(f(left))\" y=\"\(f(top2 - 5))\">Latency over time (per \(DurationText.format(series.intervalNs))): <tspan fill=\"#2a7\">p50</tspan> <tspan fill=\"#d80\">p99</tspan> <tspan fill=\"#c33\">max</tspan></text>")
+        s.append("<text x=\"\(f(left))\" y=\"\(f(top2 - 5))\">Latency over time (per \(Figures.format(series.intervalNs))): <tspan fill=\"#2a7\">p50</tspan> <tspan fill=\"#d80\">p99</tspan> <tspan fill=\"#c33\">max</tspan></text>")
         s.append("<rect x=\"\(f(left))\" y=\"\(f(top2))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#888\"/>")
         if let first = points.first, let last = points.last {
             let lo = log10(Double(max(1, points.map(\.p50).min() ?? 1))) - 0.2, hi = log10(Double(max(2, points.map(\.max).max() ?? 2))) + 0.1
@@ -321,12 +321,12 @@ enum StatsPlot {
                 let yy = y(v)
                 if yy >= top2 && yy <= top2 + plotH {
                     s.append("<line x1=\"\(f(left))\" x2=\"\(f(left + plotW))\" y1=\"\(f(yy))\" y2=\"\(f(yy))\" stroke=\"#ddd\"/>")
-                    s.append("<text x=\"\(f(left - 8))\" y=\"\(f(yy + 4))\" text-anchor=\"end\">\(DurationText.format(v))</text>")
+                    s.append("<text x=\"\(f(left - 8))\" y=\"\(f(yy + 4))\" text-anchor=\"end\">\(Figures.format(v))</text>")
                 }
                 decade += 1
             }
             s.append("<text x=\"\(f(left))\" y=\"\(f(top2 + plotH + 14))\">0s</text>")
-            s.append("<text x=\"\(f(left + plotW))\" y=\"\(f(top2 + plotH + 14))\" text-anchor=\"end\">\(DurationText.format(last.startNs - first.startNs))</text>")
+            s.append("<text x=\"\(f(left + plotW))\" y=\"\(f(top2 + plotH + 14))\" text-anchor=\"end\">\(Figures.format(last.startNs - first.startNs))</text>")
         } else {
             s.append("<text x=\"\(f(left + 10))\" y=\"\(f(top2 + 20))\">no completed commands with a latency</text>")
         }

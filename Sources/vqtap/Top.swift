@@ -3,6 +3,7 @@ import Foundation
 import VQAnalysis
 import VQRecord
 import VQTUI
+import VQWire
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -79,7 +80,7 @@ struct SourceOptions: ParsableArguments {
         }
         guard let path else { return }
         // The reader moves to the producer thread and is used only there.
-        let box = UncheckedBox(try CaptureFiles.open(path))
+        let box = ProducerBox(try CaptureFileSource.open(path))
         let factor = speedFactor
         Thread.detachNewThread { ReplayProducer.run(&box.value, speed: factor, feed: feed) }
     }
@@ -107,18 +108,18 @@ struct ViewOptions: ParsableArguments {
 
     func check() throws {
         for (name, value) in [("--delay", delay), ("--stuck", stuck), ("--window", window)] + (duration.map { [("--duration", $0)] } ?? []) {
-            guard let ns = DurationText.parse(value), ns > 0 else { throw ValidationError("\(name) takes a duration such as 500ms, 1s or 2m, not '\(value)'") }
+            guard let ns = Units.duration(value), ns > 0 else { throw ValidationError("\(name) takes a duration such as 500ms, 1s or 2m, not '\(value)'") }
         }
-        if let ns = DurationText.parse(window), ns < 1_000_000 { throw ValidationError("--window must be at least 1ms") }
+        if let ns = Units.duration(window), ns < 1_000_000 { throw ValidationError("--window must be at least 1ms") }
     }
 
-    var delayNs: UInt64 { DurationText.parse(delay) ?? 1_000_000_000 }
-    var durationNs: UInt64? { duration.flatMap(DurationText.parse) }
+    var delayNs: UInt64 { Units.duration(delay) ?? 1_000_000_000 }
+    var durationNs: UInt64? { duration.flatMap(Units.duration) }
 
     var analyzerOptions: Analyzer.Options {
         var o = Analyzer.Options()
-        o.stuckThresholdNs = DurationText.parse(stuck) ?? 1_000_000_000
-        o.statistics.windowNs = max(10_000_000, DurationText.parse(window) ?? 10_000_000_000)
+        o.stuckThresholdNs = Units.duration(stuck) ?? 1_000_000_000
+        o.statistics.windowNs = max(10_000_000, Units.duration(window) ?? 10_000_000_000)
         o.statistics.windowSlots = 10
         o.keepErrors = false
         return o
@@ -130,6 +131,8 @@ struct TopSession {
     var view: ViewOptions
 
     func run() throws {
+        // Before anything starts: a SIGINT or SIGTERM from here on ends the run cleanly.
+        TerminalSignals.install()
         let feed = RecordFeed()
         var analyzer = Analyzer(options: view.analyzerOptions)
         try source.start(into: feed)
@@ -142,7 +145,6 @@ struct TopSession {
         if isatty(STDOUT_FILENO) == 1 && isatty(STDIN_FILENO) == 1 && !view.batch {
             error = runner.runInteractive(feed: feed, analyzer: &analyzer)
         } else {
-            StopSignal.install()
             error = runner.runText(feed: feed, analyzer: &analyzer) { text in
                 print(text)
                 fflush(nil)
@@ -162,7 +164,7 @@ enum Clock {
     }
 }
 
-final class UncheckedBox<T>: @unchecked Sendable {
+final class ProducerBox<T>: @unchecked Sendable {
     var value: T
     init(_ value: T) { self.value = value }
 }
@@ -177,7 +179,7 @@ enum TopRunnerClock {
 
 /// Capture files. The pcapng reader lives on the `pcap` branch; until it is merged this
 /// says so instead of reading.
-enum CaptureFiles {
+enum CaptureFileSource {
     static func open(_ path: String) throws -> any RecordSource {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw VQTapFailure("cannot read \(path): no such file or no permission")

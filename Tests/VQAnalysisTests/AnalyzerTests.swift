@@ -417,24 +417,16 @@ func findings(_ a: Analyzer, _ kind: Finding.Kind) -> [Finding] { a.findings.ele
         #expect(log.dropped == 2)
     }
 
-    @Test func durationsParseAndFormat() {
-        #expect(DurationText.parse("500us") == 500_000)
-        #expect(DurationText.parse("20ms") == 20_000_000)
-        #expect(DurationText.parse("5s") == 5 * sec)
-        #expect(DurationText.parse("2m") == 120 * sec)
-        #expect(DurationText.parse("1.5") == 1500 * ms)
-        #expect(DurationText.parse("100ns") == 100)
-        #expect(DurationText.parse("fast") == nil)
-        #expect(DurationText.parse("-1s") == nil)
-        #expect(DurationText.format(850) == "850ns")
-        #expect(DurationText.format(12_345) == "12.3us")
-        #expect(DurationText.format(4_560_000) == "4.56ms")
-        #expect(DurationText.format(1_200_000_000) == "1.20s")
-        #expect(DurationText.format(180 * sec) == "3.00m")
-        #expect(DurationText.bytes(512) == "512B")
-        #expect(DurationText.bytes(4096) == "4.00k")
-        #expect(DurationText.bytes(3 << 20) == "3.00M")
-        #expect(DurationText.fixed(2.005, 1) == "2.0")
+    @Test func figuresFormat() {
+        #expect(Figures.format(850) == "850ns")
+        #expect(Figures.format(12_345) == "12.3us")
+        #expect(Figures.format(4_560_000) == "4.56ms")
+        #expect(Figures.format(1_200_000_000) == "1.20s")
+        #expect(Figures.format(180 * sec) == "3.00m")
+        #expect(Figures.bytes(512) == "512B")
+        #expect(Figures.bytes(4096) == "4.00k")
+        #expect(Figures.bytes(3 << 20) == "3.00M")
+        #expect(Figures.fixed(2.005, 1) == "2.0")
     }
 
     @Test func dimensionListsParse() {

@@ -128,22 +128,21 @@ import Testing
         return pane
     }
 
-    /// Waits until the pane's process has exited; "1 STATUS" then.
-    static func waitForExit(_ session: String) throws -> String {
-        var state = ""
-        for _ in 0..<100 {
-            state = try tmux(["display-message", "-p", "-t", session, "#{pane_dead} #{pane_dead_status}"]).out
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            if state.hasPrefix("1") { return state }
-            usleep(100_000)
+    /// The exit status the wrapper shell wrote (waiting up to 10 s for it).
+    static func waitForFile(_ url: URL) -> String {
+        var written = ""
+        for _ in 0..<100 where written.isEmpty {
+            written = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+            if written.isEmpty { usleep(100_000) }
         }
-        return state
+        return written
     }
 
-    static func start(_ name: String, env: String = "") throws -> String {
+    static func start(_ name: String, env: String = "", wrapper: String? = nil) throws -> String {
         let session = "vqtap-\(name)-\(getpid())"
         // The environment the test runs in may set NO_COLOR: each session says what it wants.
-        let command = "exec env -u NO_COLOR \(env) \(VQTapBinary.url.path) demo --delay 200ms --duration 60s"
+        let demo = "env -u NO_COLOR \(env) \(VQTapBinary.url.path) demo --delay 200ms --duration 60s"
+        let command = wrapper.map { demo + $0 } ?? "exec " + demo
         // Started through system(): the server it forks would inherit the descriptor that
         // Foundation's Process watches for the client's exit, and the wait would last as
         // long as the server.
@@ -160,7 +159,10 @@ import Testing
 
     @Test func keysSwitchScreensAndQuitRestoresTheTerminal() throws {
         guard Self.tmux != nil else { Issue.record("tmux is not installed (make test-deps installs it)"); return }
-        let session = try Self.start("keys")
+        let status = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-keys-\(getpid()).status")
+        try? FileManager.default.removeItem(at: status)
+        defer { try? FileManager.default.removeItem(at: status) }
+        let session = try Self.start("keys", wrapper: "; echo $? > \(status.path)")
         defer { _ = try? Self.tmux(["kill-session", "-t", session]) }
         let overview = try Self.waitFor(session, "request1")
         #expect(overview.contains("vqtap top  scsi0  synthetic 5000 IOPS"))
@@ -180,9 +182,7 @@ import Testing
         try Self.tmux(["send-keys", "-t", session, "p"])
         #expect(try Self.waitFor(session, "PAUSED").contains("PAUSED"))
         try Self.tmux(["send-keys", "-t", session, "q"])
-        let exit = try Self.waitForExit(session)
-        let pane = try Self.tmux(["capture-pane", "-p", "-t", session]).out
-        #expect(exit == "1 0", "\(pane)")
+        #expect(Self.waitForFile(status) == "0\n")
         // The alternate screen is gone: the view is no longer on the terminal.
         #expect(!(try Self.tmux(["capture-pane", "-p", "-t", session]).out.contains("vqtap top")))
     }
@@ -198,7 +198,7 @@ import Testing
         defer { _ = try? Self.tmux(["kill-session", "-t", mono]) }
         _ = try Self.waitFor(mono, "request1")
         let plain = try Self.tmux(["capture-pane", "-e", "-p", "-t", mono]).out
-        #expect(!plain.contains("46m") && !plain.contains("42m"), "no background colours")
+        #expect(!plain.contains("\u{1b}[46m") && !plain.contains("\u{1b}[42m"), "no background colours")
         #expect(plain.contains("7m"), "reverse video instead")
         // 100x30 has no TAG column on the requests screen; 132x43 has.
         try Self.tmux(["send-keys", "-t", mono, "6"])
@@ -211,14 +211,20 @@ import Testing
 
     @Test func sigtermRestoresTheTerminalToo() throws {
         guard Self.tmux != nil else { Issue.record("tmux is not installed (make test-deps installs it)"); return }
-        let session = try Self.start("term", env: "NO_COLOR=1")
+        // A shell runs the demo and writes its exit status where the test can read it.
+        let status = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-term-\(getpid()).status")
+        try? FileManager.default.removeItem(at: status)
+        defer { try? FileManager.default.removeItem(at: status) }
+        let session = try Self.start("term", env: "NO_COLOR=1", wrapper: "; echo $? > \(status.path)")
         defer { _ = try? Self.tmux(["kill-session", "-t", session]) }
         _ = try Self.waitFor(session, "request1")
-        let pid = try Self.tmux(["display-message", "-p", "-t", session, "#{pane_pid}"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(!pid.isEmpty)
-        let signalled = Int32(pid).map { kill($0, SIGTERM) }
-        #expect(signalled == 0, "pane pid '\(pid)'")
-        #expect(try Self.waitForExit(session) == "1 0")
+        let shell = try Self.tmux(["display-message", "-p", "-t", session, "#{pane_pid}"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        let demo = try String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)
+            .split(separator: " ").first.map(String.init) ?? ""
+        let signalled = Int32(demo).map { kill($0, SIGTERM) }
+        #expect(signalled == 0, "demo pid '\(demo)' under shell \(shell)")
+        #expect(Self.waitForFile(status) == "0\n")
         #expect(!(try Self.tmux(["capture-pane", "-p", "-t", session]).out.contains("vqtap top")))
     }
+
 }

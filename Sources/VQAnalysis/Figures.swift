@@ -1,7 +1,8 @@
-// Durations and sizes as DESIGN.md writes them: `500us`, `20ms`, `5s`, `2m` (a bare number
-// is seconds); `k`/`M`/`G` are powers of 1024.
+// Figures for tables and screens: durations with three significant digits (`850ns`,
+// `12.3us`, `4.56ms`), sizes with 1024-based units, fixed decimals without Foundation.
+// (Parsing durations is VQWire's `Units`.)
 
-public enum DurationText {
+public enum Figures {
     /// Three significant digits with the largest unit that keeps the number at least 1:
     /// `850ns`, `12.3us`, `4.56ms`, `1.20s`, `2.0m`.
     public static func format(_ ns: UInt64) -> String {
@@ -36,18 +37,6 @@ public enum DurationText {
             s += "." + frac
         }
         return s
-    }
-
-    /// Parses `500us`, `20ms`, `5s`, `2m`, `1.5s`, `100ns`, or a bare number of seconds.
-    public static func parse(_ text: String) -> UInt64? {
-        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            let number = text.dropLast(suffix.count)
-            // "ms" also ends in "s": only take the unit whose number parses.
-            if let v = Double(number), v >= 0, v * scale < 1.8e19 { return UInt64(v * scale) }
-        }
-        if let v = Double(text), v >= 0, v * 1e9 < 1.8e19 { return UInt64(v * 1e9) }
-        return nil
     }
 
     /// Bytes with a 1024-based unit: `512B`, `4.0k`, `1.50M`.
