@@ -21,6 +21,9 @@ public struct SyntheticWorkload {
         /// An ABORT_TASK every this many commands, of a command hung since half as many
         /// commands before; 0: none.
         public var tmfEvery: UInt64 = 50_000
+        /// How many commands before its ABORT_TASK the victim is issued (it hangs until
+        /// then); 0: half of `tmfEvery`.
+        public var hangCommands: UInt64 = 0
         /// A hot-plug event every this many commands; 0: none.
         public var eventEvery: UInt64 = 30_000
         public var startNs: UInt64 = 1_700_000_000_000_000_000
@@ -174,10 +177,11 @@ public struct SyntheticWorkload {
             dataIn = 0
         }
         var end = nowNs + latency(write: write)
-        if options.tmfEvery > 0, commands % options.tmfEvery == options.tmfEvery / 2, victim == nil {
+        let hang = options.hangCommands > 0 ? min(options.hangCommands, options.tmfEvery - 1) : options.tmfEvery / 2
+        if options.tmfEvery > 0, commands % options.tmfEvery == options.tmfEvery - hang, victim == nil {
             // This one hangs until the ABORT_TASK below ends it.
             victim = (queue, head, id, lun, nextTag)
-            end = nowNs + 5_000_000_000
+            end = nowNs + 3_600_000_000_000
             response = .aborted
             dataIn = 0
         }

@@ -12,8 +12,10 @@ public enum SyntheticProducer {
         options.iops = iops
         options.seed = TopRunner.realtimeNs()
         options.startNs = TopRunner.realtimeNs()
-        // About one ABORT_TASK and one hot-plug event a minute, whatever the rate.
-        options.tmfEvery = UInt64(max(1000, iops * 60))
+        // Every 20 s an ABORT_TASK of a command stuck for the last 3 s, and a hot-plug event
+        // about every 45 s, whatever the rate.
+        options.tmfEvery = UInt64(max(1000, iops * 20))
+        options.hangCommands = UInt64(max(100, iops * 3))
         options.eventEvery = UInt64(max(1000, iops * 45))
         var workload = SyntheticWorkload(options: options)
         while !feed.stopRequested {
