@@ -68,6 +68,12 @@ import Testing
         }
     }
 
+    @Test func countStopsEarly() throws {
+        let run = try VQTapBinary.run(["stats", "--synthetic", "-c", "100", "--list", "0"])
+        #expect(run.status == 0)
+        #expect(run.stdout.contains("Records 100 over"))
+    }
+
     @Test func aMissingFileSaysSo() throws {
         let run = try VQTapBinary.run(["stats", "/nonexistent/capture.pcapng"])
         #expect(run.status == 1)
