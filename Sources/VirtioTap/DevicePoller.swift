@@ -1,0 +1,97 @@
+import VQRecord
+import VirtioRing
+
+// One poller per device (issue 4): every queue of the device, polled in index order, each
+// with its own state and counters. Attaching emits one device-state marker per queue (the
+// marker carries that queue's ring addresses and the device's configuration), then the
+// pre-attach snapshot of each queue.
+
+public struct DevicePoller<Memory: GuestMemory> {
+    public let layout: DeviceLayout
+    public let memory: Memory
+    public private(set) var queues: [QueuePoller<Memory>]
+    public let deviceInstance: UInt16
+
+    /// One queue poller per queue of `layout`; header lengths from `framer`.
+    public init(memory: Memory, layout: DeviceLayout, framer: some ChainFramer, snaplen: Int,
+                deviceInstance: UInt16 = 0, limits: ChainLimits = ChainLimits()) throws(TapError) {
+        self.layout = layout
+        self.memory = memory
+        self.deviceInstance = deviceInstance
+        var queues: [QueuePoller<Memory>] = []
+        for q in layout.queues.sorted(by: { $0.index < $1.index }) {
+            let ring: SplitQueueLayout
+            do {
+                ring = try SplitQueueLayout(q)
+                try ring.check(in: memory)
+            } catch {
+                throw TapError("queue \(q.index): \(error)")
+            }
+            let config = QueueCaptureConfig(queue: q.index, deviceType: UInt16(truncatingIfNeeded: layout.device.id),
+                                            deviceInstance: deviceInstance,
+                                            readableHeader: framer.readableHeaderLength(queue: q.index),
+                                            writableHeader: framer.writableHeaderLength(queue: q.index),
+                                            snaplen: snaplen, limits: limits)
+            queues.append(QueuePoller(memory: memory, layout: ring, config: config))
+        }
+        self.queues = queues
+    }
+
+    public var cdbSize: UInt32 { UInt32(clamping: layout.config["cdb_size"] ?? 32) }
+    public var senseSize: UInt32 { UInt32(clamping: layout.config["sense_size"] ?? 96) }
+
+    /// The marker of `state` for every queue.
+    public func stateMarkers(_ state: DeviceStateMarker.State, timestampNs: UInt64) -> [CaptureRecord] {
+        queues.map { q in
+            CaptureRecord(kind: .deviceState, deviceType: q.config.deviceType, deviceInstance: deviceInstance, queue: q.config.queue,
+                          body: .deviceState(DeviceStateMarker(
+                              state: state, generation: layout.generation, features: layout.features, queueSize: q.layout.size,
+                              queueCount: UInt16(clamping: layout.queues.count), cdbSize: cdbSize, senseSize: senseSize,
+                              descAddress: q.layout.desc, availAddress: q.layout.avail, usedAddress: q.layout.used,
+                              deviceName: layout.device.name)),
+                          timestampNs: timestampNs)
+        }
+    }
+
+    /// Emits the `state` markers and starts every queue: at the current indices with a
+    /// pre-attach snapshot, or, after a reset (`fresh`), at index 0 with nothing outstanding.
+    public mutating func attach(_ state: DeviceStateMarker.State, fresh: Bool, clock: TapClock,
+                                into out: inout [CaptureRecord]) throws(TapError) {
+        out.append(contentsOf: stateMarkers(state, timestampNs: clock.now()))
+        for k in queues.indices {
+            if fresh {
+                queues[k].startFresh()
+            } else {
+                do { try queues[k].attach(clock: clock, into: &out) } catch { throw TapError("queue \(queues[k].config.queue): \(error)") }
+            }
+        }
+    }
+
+    /// Polls every queue once. Returns whether any queue had something new.
+    @discardableResult
+    public mutating func poll(clock: TapClock, into out: inout [CaptureRecord]) throws(TapError) -> Bool {
+        var active = false
+        for k in queues.indices {
+            do {
+                if try queues[k].poll(clock: clock, into: &out) { active = true }
+            } catch {
+                throw TapError("queue \(queues[k].config.queue): \(error)")
+            }
+        }
+        return active
+    }
+
+    /// Counters per queue, in queue order.
+    public var queueCounters: [(queue: UInt16, counters: TapCounters)] {
+        queues.map { ($0.config.queue, $0.counters) }
+    }
+
+    public var totalCounters: TapCounters {
+        queues.reduce(TapCounters()) { $0 + $1.counters }
+    }
+
+    /// Chains made available and not yet returned, per queue, oldest first.
+    public var pendingChains: [(queue: UInt16, chains: [PendingChain])] {
+        queues.map { ($0.config.queue, $0.pending) }
+    }
+}
