@@ -294,6 +294,11 @@ public struct QueuePoller<Memory: GuestMemory> {
                 let completedAgain = usedLatest[Int(r.head)] != r.ringIndex || SplitRing.distance(from: r.ringIndex, to: u3) >= n
                 if completedAgain { r.flags.insert(.torn) }
             }
+            if r.flags.contains(.torn) && r.flags.contains(.usedLengthExceeds) {
+                // The segments may be another chain's: the comparison means nothing.
+                r.flags.remove(.usedLengthExceeds)
+                if r.errorCode == RingErrorCode.usedLengthExceeds.rawValue { r.errorCode = 0; r.errorDetail = 0 }
+            }
             count(r)
             out.append(r)
         }
