@@ -33,13 +33,15 @@ let package = Package(
         .target(name: "VirtioSCSI", dependencies: ["VQWire", "VQRecord"]),
         // The tap: read-only mapping of guest memory, discovery, ring pollers, loss accounting.
         .target(name: "VirtioTap", dependencies: ["VirtioRing", "VQRecord", "CVQSys"]),
-        // Sinks: text (tcpdump-like tiers) and JSON lines renderers of field trees.
-        .target(name: "VQOutput", dependencies: ["VQWire"]),
+        // Matching, latency, statistics: listeners of decoded records.
+        .target(name: "VQAnalysis", dependencies: ["VirtioSCSI", "VQRecord", "VQWire"]),
+        // Sinks: text (tcpdump-like tiers) and JSON lines renderers of field trees and records.
+        .target(name: "VQOutput", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
 
         .executableTarget(
             name: "vqtap",
             dependencies: [
-                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQOutput", "CPcap", "CNcurses", "CVQSys",
+                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "CPcap", "CNcurses", "CVQSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -48,7 +50,8 @@ let package = Package(
         .testTarget(name: "VirtioTapTests", dependencies: ["VirtioTap", "VirtioRing", "VQRecord", "CVQSys"]),
         .testTarget(name: "VirtioRingTests", dependencies: ["VirtioRing", "VQWire"]),
         .testTarget(name: "VirtioSCSITests", dependencies: ["VirtioSCSI", "VQWire", "VQOutput"]),
-        .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQWire"]),
+        .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
+        .testTarget(name: "VQAnalysisTests", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput"]),
     ],
     swiftLanguageModes: [.v6]

@@ -25,8 +25,9 @@ public struct VirtioSCSIEvent: FieldDescribable, Sendable, Equatable {
     public static let anEventsField = FieldDef("virtio_scsi.event.an_events", "Asynchronous events", .flags(bits: 32))
     public static let ascField = FieldDef("virtio_scsi.event.asc", "ASC", .uint(bits: 8))
     public static let ascqField = FieldDef("virtio_scsi.event.ascq", "ASCQ", .uint(bits: 8))
+    public static let ascTextField = FieldDef("virtio_scsi.event.asc_text", "Additional sense", .string)
 
-    public static let allFields = [typeField, eventsMissedField, reasonField, anEventsField, ascField, ascqField]
+    public static let allFields = [typeField, eventsMissedField, reasonField, anEventsField, ascField, ascqField, ascTextField]
 
     public var type: EventType
     public var eventsMissed: Bool
@@ -78,7 +79,8 @@ public struct VirtioSCSIEvent: FieldDescribable, Sendable, Equatable {
         case .paramChange:
             let asc = Hex.short(UInt64(reason & 0xff)), ascq = Hex.short(UInt64(reason >> 8 & 0xff))
             let rest = reason >> 16
-            return rest == 0 ? "asc \(asc) ascq \(ascq)" : "asc \(asc) ascq \(ascq) \(Naming.unknown(UInt64(rest << 16)))"
+            let text = ASCText.text(asc: UInt8(truncatingIfNeeded: reason), ascq: UInt8(truncatingIfNeeded: reason >> 8))
+            return rest == 0 ? "asc \(asc)/\(ascq) (\(text))" : "asc \(asc)/\(ascq) (\(text)) \(Naming.unknown(UInt64(rest << 16)))"
         }
     }
 
@@ -88,7 +90,7 @@ public struct VirtioSCSIEvent: FieldDescribable, Sendable, Equatable {
     }
 
     /// `event TRANSPORT_RESET RESCAN 0:3`, `event NO_EVENT EVENTS_MISSED`,
-    /// `event PARAM_CHANGE asc 0x2a ascq 0x09 0:0`.
+    /// `event PARAM_CHANGE asc 0x2a/0x09 (Capacity data has changed) 0:0`.
     public var summary: String {
         var s = "event \(type.name)"
         if !isBlankNoEvent, let lun, let reasonName {
@@ -109,6 +111,7 @@ public struct VirtioSCSIEvent: FieldDescribable, Sendable, Equatable {
             if let asc, let ascq {
                 list.add(Self.ascField, .uint(UInt64(asc)))
                 list.add(Self.ascqField, .uint(UInt64(ascq)))
+                list.add(Self.ascTextField, .string(ASCText.text(asc: asc, ascq: ascq)))
             }
         }
         return [Field(group: VirtioSCSI.protocolField, list.fields)]

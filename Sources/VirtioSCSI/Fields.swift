@@ -20,4 +20,5 @@ extension VirtioSCSI {
         + VirtioSCSIEvent.allFields
         + VirtioSCSIConfig.allFields
         + [DecodedMessage.trailingField]
+        + ChainDecode.allFields
 }

@@ -10,6 +10,6 @@ struct OutputOptions: ParsableArguments {
     @Flag(name: .customShort("v"), help: "More detail: -v prints every field, -vv adds a hex dump.")
     var verbosity: Int
 
-    @Option(name: .customShort("T"), help: "Output format: text (default) or json (JSON lines).")
+    @Option(name: .customShort("T"), help: ArgumentHelp("Output format: text or json (JSON lines).", valueName: "format"))
     var format: OutputFormat = .text
 }

@@ -86,11 +86,11 @@ import VQWire
         let event = try Self.decode(le32(3) + VirtioSCSILUN(target: 0, lun: 0).bytes + [0x2a, 0x09, 0, 0])
         #expect(event.asc == 0x2a)
         #expect(event.ascq == 0x09)
-        #expect(event.summary == "event PARAM_CHANGE asc 0x2a ascq 0x09 0:0")
+        #expect(event.summary == "event PARAM_CHANGE asc 0x2a/0x09 (Capacity data has changed) 0:0")
         #expect(event.fields.first(named: "virtio_scsi.event.asc")?.value == .uint(0x2a))
         #expect(event.fields.first(named: "virtio_scsi.event.ascq")?.value == .uint(0x09))
         let odd = try Self.decode(le32(3) + VirtioSCSILUN(target: 0, lun: 0).bytes + [0x2a, 0x09, 1, 0])
-        #expect(odd.reasonName == "asc 0x2a ascq 0x09 unknown(0x10000)")
+        #expect(odd.reasonName == "asc 0x2a/0x09 (Capacity data has changed) unknown(0x10000)")
     }
 
     @Test func noEventWithALUNOrReasonShowsThem() throws {
