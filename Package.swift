@@ -45,6 +45,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // The tap's own ceiling: replays ring states from memory (benchmarks/tap/README.md).
+        .executableTarget(name: "vqtap-tap-replay", dependencies: ["VirtioTap", "VirtioRing", "VQRecord", "CVQSys"],
+                          path: "benchmarks/tap/ReplayBench"),
+
         .testTarget(name: "VQWireTests", dependencies: ["VQWire"]),
         .testTarget(name: "VQRecordTests", dependencies: ["VQRecord", "VQWire"]),
         .testTarget(name: "VirtioTapTests", dependencies: ["VirtioTap", "VirtioRing", "VQRecord", "CVQSys"]),

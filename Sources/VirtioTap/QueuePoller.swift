@@ -95,11 +95,9 @@ public struct QueuePoller<Memory: GuestMemory> {
     var availLatest: [UInt16]
     var usedStamp: [UInt32]
     var usedLatest: [UInt16]
-    var availBatch: [CaptureRecord] = []
     var availBatchHeadOK: [Bool] = []
     var availBatchChanged: [Bool] = []
     var availBatchSlot: [Int32] = []
-    var usedBatch: [CaptureRecord] = []
     var usedBatchAvailPos: [Int32] = []
 
     public init(memory: Memory, layout: SplitQueueLayout, config: QueueCaptureConfig) {
@@ -116,8 +114,10 @@ public struct QueuePoller<Memory: GuestMemory> {
         pool.reserveCapacity(n)
         availHeads.reserveCapacity(2 * n)
         usedElements.reserveCapacity(2 * n)
-        availBatch.reserveCapacity(n)
-        usedBatch.reserveCapacity(n)
+        availBatchHeadOK.reserveCapacity(n)
+        availBatchChanged.reserveCapacity(n)
+        availBatchSlot.reserveCapacity(n)
+        usedBatchAvailPos.reserveCapacity(n)
     }
 
     var size: UInt16 { layout.size }
@@ -148,13 +148,7 @@ public struct QueuePoller<Memory: GuestMemory> {
             if head < size && availLatest[Int(head)] != index { continue }
             var record = snapshotAvailable(head: head, index: index, ts: ts, extraFlags: .preAttach,
                                            usedBound: bound, batchPosition: -1)
-            if record.flags.contains(.malformed) {
-                counters.malformed += 1
-            } else if record.flags.contains(.torn) {
-                counters.torn += 1
-            } else {
-                counters.captured += 1
-            }
+            count(record.flags)
             record.timestampNs = ts
             out.append(record)
         }
@@ -183,6 +177,7 @@ public struct QueuePoller<Memory: GuestMemory> {
     /// One poll of this queue. Appends its records to `out` (drops, then available records,
     /// then used records, each in ring order). Returns whether anything new was seen.
     @discardableResult
+    @_specialize(exported: true, where Memory == MappedGuestMemory)
     public mutating func poll(clock: TapClock, into out: inout [CaptureRecord]) throws(RingError) -> Bool {
         let u = try layout.usedIdx(in: memory)
         let a = try layout.availIdx(in: memory)
@@ -218,22 +213,22 @@ public struct QueuePoller<Memory: GuestMemory> {
             out.append(dropRecord(count: usedDropped, reason: .usedLapped, index: lastUsed, ts: ts))
         }
 
-        // 3. Snapshot the new chains, then the completions.
-        availBatch.removeAll(keepingCapacity: true)
+        // 3. Snapshot the new chains, then the completions, straight into `out` (the
+        // verdicts below patch them in place: records are large, copies cost).
+        let availFirst = out.count
         availBatchHeadOK.removeAll(keepingCapacity: true)
         availBatchChanged.removeAll(keepingCapacity: true)
         availBatchSlot.removeAll(keepingCapacity: true)
         for k in availSkip..<Int(availRead) {
             let head = availHeads[k]
             let index = availStart &+ UInt16(k)
-            let record = snapshotAvailable(head: head, index: index, ts: ts, extraFlags: [],
-                                           usedBound: u2, batchPosition: Int32(availBatch.count))
-            availBatch.append(record)
+            out.append(snapshotAvailable(head: head, index: index, ts: ts, extraFlags: [],
+                                         usedBound: u2, batchPosition: Int32(out.count - availFirst)))
         }
-        usedBatch.removeAll(keepingCapacity: true)
+        let usedFirst = out.count
         usedBatchAvailPos.removeAll(keepingCapacity: true)
         for k in usedSkip..<Int(usedRead) {
-            completion(usedElements[k], index: usedStart &+ UInt16(k), ts: ts)
+            completion(usedElements[k], index: usedStart &+ UInt16(k), ts: ts, into: &out)
         }
 
         // 4. What was recycled under the copy.
@@ -254,53 +249,57 @@ public struct QueuePoller<Memory: GuestMemory> {
             stampUsed(try layout.usedEntry(i, in: memory).id, index: i)
         }
 
-        for p in availBatch.indices {
-            var r = availBatch[p]
-            let h = Int(r.head)
-            if r.flags.contains(.malformed) && !availBatchHeadOK[p] {
+        for p in 0..<(usedFirst - availFirst) {
+            let o = availFirst + p
+            let h = Int(out[o].head)
+            if out[o].flags.contains(.malformed) && !availBatchHeadOK[p] {
                 counters.malformed += 1
-                out.append(r)
                 continue
             }
             // Reposted later, or its slot lapped by the time we looked again.
-            let reposted = availLatest[h] != r.ringIndex || SplitRing.distance(from: r.ringIndex, to: a3) >= n
-            if r.flags.contains(.malformed) {
+            let index = out[o].ringIndex
+            let reposted = availLatest[h] != index || SplitRing.distance(from: index, to: a3) >= n
+            if out[o].flags.contains(.malformed) {
                 let completed = usedStamp[h] == stampEpoch
                 if reposted || completed {
-                    r.flags.remove(.malformed)
-                    r.flags.insert(.torn)
+                    out[o].flags.remove(.malformed)
+                    out[o].flags.insert(.torn)
                     markPendingTorn(slot: availBatchSlot[p])
                 }
             } else if reposted || availBatchChanged[p] {
-                r.flags.insert(.torn)
+                out[o].flags.insert(.torn)
                 markPendingTorn(slot: availBatchSlot[p])
             }
-            count(r)
-            availBatch[p] = r
-            out.append(r)
+            count(out[o].flags)
         }
-        for q in usedBatch.indices {
-            var r = usedBatch[q]
+        for q in 0..<(out.count - usedFirst) {
+            let o = usedFirst + q
+            var flags = out[o].flags
             let requestPos = usedBatchAvailPos[q]
             if requestPos >= 0 {
                 // The request was in this batch: take its final verdict.
-                let request = availBatch[Int(requestPos)].flags
+                let request = out[availFirst + Int(requestPos)].flags
                 if request.contains(.torn) {
-                    r.flags.insert(.torn)
-                    if !request.contains(.malformed) { r.flags.remove(.malformed) }
+                    flags.insert(.torn)
+                    if !request.contains(.malformed) { flags.remove(.malformed) }
                 }
             }
-            if !r.flags.contains(.orphan) && r.head < n {
-                let completedAgain = usedLatest[Int(r.head)] != r.ringIndex || SplitRing.distance(from: r.ringIndex, to: u3) >= n
-                if completedAgain { r.flags.insert(.torn) }
+            let head = out[o].head
+            if !flags.contains(.orphan) && head < n {
+                let index = out[o].ringIndex
+                let completedAgain = usedLatest[Int(head)] != index || SplitRing.distance(from: index, to: u3) >= n
+                if completedAgain { flags.insert(.torn) }
             }
-            if r.flags.contains(.torn) && r.flags.contains(.usedLengthExceeds) {
+            if flags.contains(.torn) && flags.contains(.usedLengthExceeds) {
                 // The segments may be another chain's: the comparison means nothing.
-                r.flags.remove(.usedLengthExceeds)
-                if r.errorCode == RingErrorCode.usedLengthExceeds.rawValue { r.errorCode = 0; r.errorDetail = 0 }
+                flags.remove(.usedLengthExceeds)
+                if out[o].errorCode == RingErrorCode.usedLengthExceeds.rawValue {
+                    out[o].errorCode = 0
+                    out[o].errorDetail = 0
+                }
             }
-            count(r)
-            out.append(r)
+            if flags != out[o].flags { out[o].flags = flags }
+            count(flags)
         }
         for slot in availBatchSlot where slot >= 0 && pool[Int(slot)].batchPosition >= 0 {
             pool[Int(slot)].batchPosition = -1
@@ -319,12 +318,12 @@ public struct QueuePoller<Memory: GuestMemory> {
     }
 
     @inline(__always)
-    mutating func count(_ r: CaptureRecord) {
-        if r.flags.contains(.malformed) || r.flags.contains(.usedLengthExceeds) {
+    mutating func count(_ flags: RecordFlags) {
+        if flags.contains(.malformed) || flags.contains(.usedLengthExceeds) {
             counters.malformed += 1
-        } else if r.flags.contains(.torn) {
+        } else if flags.contains(.torn) {
             counters.torn += 1
-        } else if r.flags.contains(.orphan) {
+        } else if flags.contains(.orphan) {
             counters.orphan += 1
         } else {
             counters.captured += 1
@@ -425,7 +424,7 @@ public struct QueuePoller<Memory: GuestMemory> {
     }
 
     /// Builds the used record of one completion (torn is decided after the batch).
-    mutating func completion(_ element: UsedElement, index: UInt16, ts: UInt64) {
+    mutating func completion(_ element: UsedElement, index: UInt16, ts: UInt64, into out: inout [CaptureRecord]) {
         var record = CaptureRecord(kind: .used, deviceType: config.deviceType, deviceInstance: config.deviceInstance,
                                    queue: config.queue, head: UInt16(truncatingIfNeeded: element.id), usedLength: element.len,
                                    ringIndex: index, body: .chain([]), timestampNs: ts)
@@ -465,7 +464,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                 record.body = .chain(segments)
             }
         }
-        usedBatch.append(record)
+        out.append(record)
         usedBatchAvailPos.append(availPos)
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import Synchronization
 import VQRecord
 import VirtioRing
+import VirtioSCSI
 import VirtioTap
 
 // `vqtap capture`: attach to a running device and print every chain it exchanges
@@ -48,38 +49,12 @@ struct AttachOptions: ParsableArguments {
                 // cdb_size and sense_size: the user's word, then the layout's, then the defaults.
                 let cdb = cdbOverride ?? Int(clamping: layout.config["cdb_size"] ?? 32)
                 let sense = senseOverride ?? Int(clamping: layout.config["sense_size"] ?? 96)
-                return LocalSCSIFramer(cdbSize: cdb, senseSize: sense)
+                return VirtioSCSIFramer(VirtioSCSIChainContext(cdbSize: cdb, senseSize: sense,
+                                                               t10PI: layout.features & (1 << 3) != 0))
             })
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// LOCAL FRAMER, to be replaced by `VirtioSCSIFramer` from VirtioSCSI when it exists.
-// virtio-scsi header lengths per queue (virtio-scsi-0.9.4.md): request queues carry
-// lun(8) id(8) task_attr prio crn (19) + cdb, and sense_len resid status_qualifier status
-// response (12) + sense; the controlq a TMF request (24) and an AN response (5); the eventq
-// an event (16).
-struct LocalSCSIFramer: ChainFramer {
-    var cdbSize: Int
-    var senseSize: Int
-
-    func readableHeaderLength(queue: UInt16) -> Int {
-        switch queue {
-        case 0: 24
-        case 1: 0
-        default: 19 + cdbSize
-        }
-    }
-
-    func writableHeaderLength(queue: UInt16) -> Int {
-        switch queue {
-        case 0: 5
-        case 1: 16
-        default: 12 + senseSize
-        }
-    }
-}
-// ---------------------------------------------------------------------------------------
 
 extension PollMode: ExpressibleByArgument {}
 
