@@ -474,10 +474,9 @@ public struct QueuePoller<Memory: GuestMemory> {
     func copy(_ gpa: UInt64, _ count: Int) -> [UInt8] {
         if count <= 0 { return [] }
         if let p = memory.translate(gpa: gpa, count: count) {
-            return [UInt8](unsafeUninitializedCapacity: count) { buf, initialized in
-                if let dst = buf.baseAddress { UnsafeMutableRawPointer(dst).copyMemory(from: p, byteCount: count) }
-                initialized = count
-            }
+            // Twice as fast as Array(unsafeUninitializedCapacity:), which looks up the
+            // array's metadata in the runtime on every call (measured).
+            return Array(UnsafeRawBufferPointer(start: p, count: count))
         }
         return (try? memory.bytes(gpa, count: count)) ?? []
     }
@@ -492,17 +491,13 @@ public struct QueuePoller<Memory: GuestMemory> {
     func readableSnapshot(_ segments: [Segment]) -> ([RecordSegment], Bool) {
         var budget = config.keepReadable
         var truncated = false
-        var out: [RecordSegment] = []
-        out.reserveCapacity(segments.count)
-        for s in segments {
-            if s.isWritable {
-                out.append(Self.recordSegment(s, bytes: []))
-                continue
-            }
+        let out = Self.segmentArray(segments.count) { k in
+            let s = segments[k]
+            if s.isWritable { return Self.recordSegment(s, bytes: []) }
             let take = min(Int(s.len), budget)
             budget -= take
             if take < Int(s.len) { truncated = true }
-            out.append(Self.recordSegment(s, bytes: copy(s.addr, take)))
+            return Self.recordSegment(s, bytes: copy(s.addr, take))
         }
         return (out, truncated)
     }
@@ -513,29 +508,51 @@ public struct QueuePoller<Memory: GuestMemory> {
         var written = min(UInt64(usedLength), writableBytes)
         var budget = config.keepWritable
         var truncated = false
-        var out: [RecordSegment] = []
-        out.reserveCapacity(segments.count)
-        for s in segments {
-            guard s.isWritable else {
-                out.append(Self.recordSegment(s, bytes: []))
-                continue
-            }
+        let out = Self.segmentArray(segments.count) { k in
+            let s = segments[k]
+            guard s.isWritable else { return Self.recordSegment(s, bytes: []) }
             let here = Int(min(UInt64(s.len), written))
             written -= UInt64(here)
             let take = min(here, budget)
             budget -= take
             if take < here { truncated = true }
-            out.append(Self.recordSegment(s, bytes: copy(s.addr, take)))
+            return Self.recordSegment(s, bytes: copy(s.addr, take))
         }
         return (out, truncated)
+    }
+
+    /// An array of `count` segments made by `make(0)`, `make(1)`, ... in order. Short
+    /// arrays are built as literals: the compiler allocates those with the element type's
+    /// metadata known statically, where the generic array initializer looks it up in the
+    /// runtime's cache on every call (a fifth of the poller's time, measured).
+    @inline(__always)
+    static func segmentArray(_ count: Int, _ make: (Int) -> RecordSegment) -> [RecordSegment] {
+        switch count {
+        case 0: return []
+        case 1: return [make(0)]
+        case 2:
+            let a = make(0)
+            return [a, make(1)]
+        case 3:
+            let a = make(0), b = make(1)
+            return [a, b, make(2)]
+        case 4:
+            let a = make(0), b = make(1), c = make(2)
+            return [a, b, c, make(3)]
+        default:
+            var out: [RecordSegment] = []
+            out.reserveCapacity(count)
+            for k in 0..<count { out.append(make(k)) }
+            return out
+        }
     }
 
     /// Reads the chain's descriptors a second time: a change means the driver rewrote them
     /// while we copied (the chain was recycled, or the driver breaks the rules).
     func descriptorsUnchanged(_ chain: Chain) -> Bool {
         if let t = chain.indirectTable {
-            guard let d = try? memory.readDescriptor(layout.descAddress(t.desc)),
-                  d.addr == t.addr, d.len == t.len, d.flags.contains(.indirect) else { return false }
+            guard let d = descriptor(at: layout.descAddress(t.desc)),
+                  d.addr == t.addr, d.len == t.len, d.flags & DescriptorFlags.indirect.rawValue != 0 else { return false }
         }
         for s in chain.segments {
             let gpa: UInt64
@@ -545,9 +562,21 @@ public struct QueuePoller<Memory: GuestMemory> {
             } else {
                 gpa = layout.descAddress(s.index)
             }
-            guard let d = try? memory.readDescriptor(gpa), d.addr == s.addr, d.len == s.len, d.flags == s.flags else { return false }
+            guard let d = descriptor(at: gpa), d.addr == s.addr, d.len == s.len, d.flags == s.flags.rawValue else { return false }
         }
         return true
+    }
+
+    /// addr, len and flags of the descriptor at `gpa`, read directly when mapped.
+    @inline(__always)
+    func descriptor(at gpa: UInt64) -> (addr: UInt64, len: UInt32, flags: UInt16)? {
+        if let p = memory.translate(gpa: gpa, count: Descriptor.size) {
+            return (UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)),
+                    UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
+                    UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 12, as: UInt16.self)))
+        }
+        guard let d = try? memory.readDescriptor(gpa) else { return nil }
+        return (d.addr, d.len, d.flags.rawValue)
     }
 
     // MARK: - Pending chains
