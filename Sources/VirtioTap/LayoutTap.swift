@@ -61,6 +61,8 @@ public final class LayoutTap {
     var earlier: [UInt16: TapCounters] = [:]
     let clock = TapClock()
     var fileIdentity: FileIdentity?
+    /// The delivery asked to stop during attach (a count reached by the snapshot).
+    var deliveryStopped = false
     /// When the first attach happened (monotonic+offset ns), for --duration.
     public private(set) var firstAttachNs: UInt64?
 
@@ -129,7 +131,7 @@ public final class LayoutTap {
         guard let layout = try loadReadyLayout(deadline: deadline, shouldStop: shouldStop) else { return false }
         var out: [CaptureRecord] = []
         try start(layout, state: .attached, fresh: false, into: &out)
-        _ = deliver(out)
+        if !deliver(out) { deliveryStopped = true }
         return true
     }
 
@@ -139,6 +141,7 @@ public final class LayoutTap {
     /// from the first attach) is over, or the device goes away. Call after `attach`.
     public func run(durationNs: UInt64? = nil, shouldStop: () -> Bool, deliver: RecordDelivery) throws(TapError) -> TapOutcome {
         guard poller != nil else { throw TapError("not attached") }
+        if deliveryStopped { return finish(deliver: deliver) }
         var records: [CaptureRecord] = []
         records.reserveCapacity(1024)
         var lastActiveNs = clock.now()

@@ -80,6 +80,12 @@ enum StopSignal {
     static func install() {
         signal(SIGINT) { _ in StopSignal.requested.store(true, ordering: .relaxed) }
         signal(SIGTERM) { _ in StopSignal.requested.store(true, ordering: .relaxed) }
+        // A parent may hand us these blocked (Foundation's Process does): unblock them.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     static var isRequested: Bool { requested.load(ordering: .relaxed) }
@@ -169,10 +175,9 @@ struct Capture: ParsableCommand {
         let quiet = self.quiet
         let deliver: RecordDelivery = { records in
             for r in records {
-                if r.kind == .available || r.kind == .used {
-                    if chainRecords >= limit { return false }
-                    chainRecords += 1
-                }
+                // Like tcpdump -c: exactly `count` records, nothing after them.
+                if chainRecords >= limit { return false }
+                if r.kind == .available || r.kind == .used { chainRecords += 1 }
                 if !quiet, let text = presenter.render(r) { writer.append(text) }
             }
             writer.flushIfDue()

@@ -32,10 +32,10 @@ struct Inflight: ParsableCommand {
     func run() throws {
         let tap = LayoutTap(options: attach.tapOptions(pollMode: .busy))
         var requests: [UInt64: CaptureRecord] = [:]
-        var attachNs: UInt64 = 0
+        var markers: [CaptureRecord] = []
         let deliver: RecordDelivery = { records in
             for r in records where r.kind == .available { requests[r.transactionID] = r }
-            for r in records where r.kind == .deviceState && attachNs == 0 { attachNs = r.timestampNs }
+            for r in records where r.kind == .deviceState { markers.append(r) }
             return true
         }
         let outcome: TapOutcome
@@ -58,6 +58,8 @@ struct Inflight: ParsableCommand {
         }
         let now = TapClock().now()
         var presenter = RecordPresenter(verbosity: max(output.verbosity, 1), format: output.format)
+        // The device's name and configuration reach the decoder through its state markers.
+        for m in markers { _ = presenter.render(m) }
         var writer = LineWriter()
         var total = 0
         for (queue, chains) in tap.poller?.pendingChains ?? [] {

@@ -45,10 +45,10 @@ final class FileDevice: MutableGuestMemory, @unchecked Sendable {
 
     func writeLayout() throws { try layout.write(path: layoutPath) }
 
-    func post(head: UInt16, request: [UInt8]) throws {
+    func post(head: UInt16, request: [UInt8], responseLength: UInt32 = 16) throws {
         try writeBytes(0x10000 + UInt64(head) * 0x1000, request)
         try writer.writeDirectChain([.init(addr: 0x10000 + UInt64(head) * 0x1000, len: UInt32(request.count)),
-                                     .init(addr: 0x10800 + UInt64(head) * 0x1000, len: 16, writable: true)],
+                                     .init(addr: 0x10800 + UInt64(head) * 0x1000, len: responseLength, writable: true)],
                                     indices: [head, head + 4])
         try writer.publishAvail(head)
     }
