@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
     ],
     targets: [
         // System libraries, from Debian's -dev packages (the Makefile installs them).
@@ -32,28 +33,34 @@ let package = Package(
         // virtio-scsi messages and SCSI (CDB, sense, status, code tables).
         .target(name: "VirtioSCSI", dependencies: ["VQWire", "VQRecord"]),
         // The tap: read-only mapping of guest memory, discovery, ring pollers, loss accounting.
-        .target(name: "VirtioTap", dependencies: ["VirtioRing", "VQRecord", "CVQSys"]),
+        .target(name: "VirtioTap", dependencies: ["VirtioRing", "VQRecord", "VQWire", "CVQSys"]),
         // Matching, latency, statistics: listeners of decoded records.
         .target(name: "VQAnalysis", dependencies: ["VirtioSCSI", "VQRecord", "VQWire"]),
         // Sinks: text (tcpdump-like tiers) and JSON lines renderers of field trees and records.
         .target(name: "VQOutput", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
+        // Simulated virtio-scsi driver + device on a shared-memory file (demo, tests, benchmarks).
+        .target(name: "VQSim", dependencies: [
+            "VirtioRing", "VirtioSCSI", "VQWire", "CVQSys",
+            .product(name: "Atomics", package: "swift-atomics"),
+        ]),
 
         .executableTarget(
             name: "vqtap",
             dependencies: [
-                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "CPcap", "CNcurses", "CVQSys",
+                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "VQSim", "CPcap", "CNcurses", "CVQSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
-        // The tap's own ceiling: replays ring states from memory (benchmarks/tap/README.md).
+        // The tap's own ceiling: replays ring states from memory (run by benchmarks/tap).
         .executableTarget(name: "vqtap-tap-replay", dependencies: ["VirtioTap", "VirtioRing", "VQRecord", "CVQSys"],
-                          path: "benchmarks/tap/ReplayBench"),
+                          path: "Sources/TapReplay"),
 
         .testTarget(name: "VQWireTests", dependencies: ["VQWire"]),
         .testTarget(name: "VQRecordTests", dependencies: ["VQRecord", "VQWire"]),
         .testTarget(name: "VirtioTapTests", dependencies: ["VirtioTap", "VirtioRing", "VQRecord", "CVQSys"]),
         .testTarget(name: "VirtioRingTests", dependencies: ["VirtioRing", "VQWire"]),
         .testTarget(name: "VirtioSCSITests", dependencies: ["VirtioSCSI", "VQWire", "VQOutput"]),
+        .testTarget(name: "VQSimTests", dependencies: ["VQSim", "VirtioRing", "VirtioSCSI", "VQWire"]),
         .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "VQAnalysisTests", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput"]),
