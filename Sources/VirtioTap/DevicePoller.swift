@@ -31,10 +31,17 @@ public struct DevicePoller<Memory: GuestMemory> {
                                             deviceInstance: deviceInstance,
                                             readableHeader: framer.readableHeaderLength(queue: q.index),
                                             writableHeader: framer.writableHeaderLength(queue: q.index),
-                                            snaplen: snaplen, limits: limits)
+                                            snaplen: snaplen, limits: Self.limits(limits, queueSize: q.size))
             queues.append(QueuePoller(memory: memory, layout: ring, config: config))
         }
         self.queues = queues
+    }
+
+    /// No indirect table longer than the queue (2.7.5.3.1: a chain is never longer than
+    /// the queue size; QEMU refuses such tables too).
+    static func limits(_ limits: ChainLimits, queueSize: UInt16) -> ChainLimits {
+        ChainLimits(maxIndirectEntries: min(limits.maxIndirectEntries, max(1, Int(queueSize))),
+                    maxChainLength: limits.maxChainLength)
     }
 
     public var cdbSize: UInt32 { UInt32(clamping: layout.config["cdb_size"] ?? 32) }
