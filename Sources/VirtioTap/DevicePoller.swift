@@ -64,14 +64,17 @@ public struct DevicePoller<Memory: GuestMemory> {
     /// pre-attach snapshot, or, after a reset (`fresh`), at index 0 with nothing outstanding.
     public mutating func attach(_ state: DeviceStateMarker.State, fresh: Bool, clock: TapClock,
                                 into out: inout [CaptureRecord]) throws(TapError) {
-        out.append(contentsOf: stateMarkers(state, timestampNs: clock.now()))
+        var snapshot: [CaptureRecord] = []
         for k in queues.indices {
             if fresh {
                 queues[k].startFresh()
             } else {
-                do { try queues[k].attach(clock: clock, into: &out) } catch { throw TapError("queue \(queues[k].config.queue): \(error)") }
+                do { try queues[k].attach(clock: clock, into: &snapshot) } catch { throw TapError("queue \(queues[k].config.queue): \(error)") }
             }
         }
+        // Stamped after every index was read: what completed before it was never the tap's to see.
+        out.append(contentsOf: stateMarkers(state, timestampNs: clock.now()))
+        out.append(contentsOf: snapshot)
     }
 
     /// Polls every queue once. Returns whether any queue had something new.

@@ -162,44 +162,85 @@ struct Capture: ParsableCommand {
     }
 
     func run() throws {
-        if let cpu {
-            let e = vq_pin_thread_to_cpu(Int32(cpu))
-            if e != 0 { throw VQTapFailure("--cpu \(cpu): \(String(cString: strerror(e)))") }
-        }
         StopSignal.install()
         let tap = LayoutTap(options: attach.tapOptions(pollMode: poll))
+        let limit = count ?? Int.max
+        let durationNs = duration.flatMap(DurationText.nanoseconds)
+        let result: PollResult
+        if quiet {
+            // Nothing to print: poll on this thread.
+            var chainRecords = 0
+            result = Self.poll(tap, cpu: cpu, durationNs: durationNs) { records in
+                for r in records where r.kind == .available || r.kind == .used {
+                    chainRecords += 1
+                    if chainRecords >= limit { return false }
+                }
+                return true
+            }
+        } else {
+            result = printWhilePolling(tap, limit: limit, durationNs: durationNs)
+        }
+        if tap.poller != nil { Self.printCounters(tap) }
+        if let failure = result.failure { throw failure }
+        if case let .deviceGone(why) = result.outcome {
+            throw VQTapFailure("capture: the device went away: \(why)", status: .deviceGone)
+        }
+    }
+
+    /// Polls on a thread of its own (pinned with --cpu) and prints here: decoding and
+    /// printing cost far more than copying, and a poller that stops to print misses chains.
+    func printWhilePolling(_ tap: LayoutTap, limit: Int, durationNs: UInt64?) -> PollResult {
+        let handoff = RecordHandoff()
+        let box = PollResultBox()
+        let shared = UncheckedBox(tap)
+        let cpu = self.cpu
+        let thread = Thread {
+            box.result = Self.poll(shared.value, cpu: cpu, durationNs: durationNs,
+                                   stop: { handoff.isConsumerDone }) { handoff.push($0) }
+            handoff.close()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
         var presenter = RecordPresenter(verbosity: output.verbosity, format: output.format)
         var writer = LineWriter()
         var chainRecords = 0
-        let limit = count ?? Int.max
-        let quiet = self.quiet
-        let deliver: RecordDelivery = { records in
-            for r in records {
-                // Like tcpdump -c: exactly `count` records, nothing after them.
-                if chainRecords >= limit { return false }
-                if r.kind == .available || r.kind == .used { chainRecords += 1 }
-                if !quiet, let text = presenter.render(r) { writer.append(text) }
+        var done = false
+        while let batches = handoff.take(timeout: 0.05) {
+            for batch in batches where !done {
+                for r in batch {
+                    // Like tcpdump -c: exactly `count` records, nothing after them.
+                    if chainRecords >= limit {
+                        done = true
+                        handoff.stopConsuming()
+                        break
+                    }
+                    if r.kind == .available || r.kind == .used { chainRecords += 1 }
+                    if let text = presenter.render(r) { writer.append(text) }
+                }
+            }
+            if !done && chainRecords >= limit {
+                done = true
+                handoff.stopConsuming()
             }
             writer.flushIfDue()
-            return chainRecords < limit
-        }
-        let outcome: TapOutcome
-        do {
-            guard try tap.attach(shouldStop: { StopSignal.isRequested }, deliver: deliver) else {
-                writer.flush()
-                return
-            }
-            outcome = try tap.run(durationNs: duration.flatMap(DurationText.nanoseconds),
-                                  shouldStop: { StopSignal.isRequested }, deliver: deliver)
-        } catch {
-            writer.flush()
-            if tap.poller != nil { Self.printCounters(tap) }
-            throw VQTapFailure("capture: \(error)")
         }
         writer.flush()
-        Self.printCounters(tap)
-        if case let .deviceGone(why) = outcome {
-            throw VQTapFailure("capture: the device went away: \(why)", status: .deviceGone)
+        return box.result
+    }
+
+    /// Attaches and polls until the delivery, a signal, the duration or the device ends it.
+    static func poll(_ tap: LayoutTap, cpu: Int?, durationNs: UInt64?, stop: @escaping () -> Bool = { false },
+                     deliver: RecordDelivery) -> PollResult {
+        if let cpu {
+            let e = vq_pin_thread_to_cpu(Int32(cpu))
+            if e != 0 { return PollResult(failure: VQTapFailure("--cpu \(cpu): \(String(cString: strerror(e)))")) }
+        }
+        do {
+            let shouldStop = { StopSignal.isRequested || stop() }
+            guard try tap.attach(shouldStop: shouldStop, deliver: deliver) else { return PollResult() }
+            return PollResult(outcome: try tap.run(durationNs: durationNs, shouldStop: shouldStop, deliver: deliver))
+        } catch {
+            return PollResult(failure: VQTapFailure("capture: \(error)"))
         }
     }
 
@@ -209,5 +250,83 @@ struct Capture: ParsableCommand {
         for (q, c) in tap.queueCounters { lines.append("q\(q) \(tap.queueName(q)): \(c.text)") }
         lines.append("total: \(tap.totalCounters.text)")
         StandardError.write(lines.joined(separator: "\n"))
+    }
+}
+
+/// How a poll ended.
+struct PollResult {
+    var outcome: TapOutcome = .stopped
+    var failure: VQTapFailure?
+}
+
+/// The polling thread's result, read by the printing thread after the handoff closed
+/// (the handoff's lock orders the two).
+final class PollResultBox: @unchecked Sendable {
+    var result = PollResult()
+}
+
+/// Hands a value to the polling thread, which alone uses it until it ends.
+final class UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// Batches of records from the polling thread to the printing thread. Bounded: when the
+/// printer falls a million records behind, the poller waits, and what goes by meanwhile
+/// is counted by the ring indices like any other loss.
+final class RecordHandoff: @unchecked Sendable {
+    static let capacity = 1 << 20
+    private let condition = NSCondition()
+    private var batches: [[CaptureRecord]] = []
+    private var queued = 0
+    private var closed = false
+    private var consumerDone = false
+
+    /// Queues a batch; false once the printer wants no more.
+    func push(_ records: [CaptureRecord]) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while queued >= Self.capacity && !consumerDone { condition.wait() }
+        if consumerDone { return false }
+        batches.append(records)
+        queued += records.count
+        condition.signal()
+        return true
+    }
+
+    /// The poller is done: `take` returns nil once the queue is empty.
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Whether the printer is done.
+    var isConsumerDone: Bool { done.load(ordering: .relaxed) }
+    private let done = Atomic<Bool>(false)
+
+    /// The printer is done (count reached): further pushes are refused.
+    func stopConsuming() {
+        condition.lock()
+        consumerDone = true
+        done.store(true, ordering: .relaxed)
+        batches.removeAll()
+        queued = 0
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Every queued batch, waiting up to `timeout` for one; [] on timeout, nil when closed and drained.
+    func take(timeout: TimeInterval) -> [[CaptureRecord]]? {
+        condition.lock()
+        defer { condition.unlock() }
+        if batches.isEmpty && !closed { _ = condition.wait(until: Date(timeIntervalSinceNow: timeout)) }
+        if batches.isEmpty { return closed ? nil : [] }
+        let taken = batches
+        batches = []
+        queued = 0
+        condition.broadcast()
+        return taken
     }
 }
