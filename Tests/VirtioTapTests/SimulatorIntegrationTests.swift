@@ -58,9 +58,11 @@ func commandKey(queue: Int, scsi: [String: Any], response: Any?, status: Any?) -
     let lun = scsi["lun"] as? [String: Any] ?? [:]
     let cdb = scsi["cdb"] as? [String: Any] ?? [:]
     let opcode = (cdb["opcode"] as? Int) ?? -1
-    // Lengths only where the truth always gives them: READ/WRITE (10) and (16).
-    let length = [0x28, 0x2a, 0x88, 0x8a].contains(opcode) ? "\(cdb["transfer_length"] ?? "-")" : "-"
-    return "\(queue) \(scsi["id"] ?? "-") \(lun["target"] ?? "-"):\(lun["lun"] ?? "-") op \(opcode) lba \(cdb["lba"] ?? "-") len \(length) resp \(response ?? "-") status \(status ?? "-")"
+    // LBA and length only where the truth always gives them: READ/WRITE (10) and (16).
+    let rw = [0x28, 0x2a, 0x88, 0x8a].contains(opcode)
+    let length = rw ? "\(cdb["transfer_length"] ?? "-")" : "-"
+    let lba = rw ? "\(cdb["lba"] ?? "-")" : "-"
+    return "\(queue) \(scsi["id"] ?? "-") \(lun["target"] ?? "-"):\(lun["lun"] ?? "-") op \(opcode) lba \(lba) len \(length) resp \(response ?? "-") status \(status ?? "-")"
 }
 
 @Suite(.serialized) struct SimulatorIntegrationTests {
@@ -105,13 +107,18 @@ func commandKey(queue: Int, scsi: [String: Any], response: Any?, status: Any?) -
         let run = try runSimulatorWithTap(["--rate", "2000", "--duration", "1", "--threads", "1",
                                            "--faults", "bad_head=0.03,early_used=0.03"])
         #expect(run.tapStatus == 3)
-        let badHeads = run.truthAfterAttach(kind: "cmd").filter { $0["fault"] as? String == "bad_head" }
+        // Bad heads made available after the attach (the snapshot's own are left out).
+        let badHeads = run.truth.filter {
+            $0["fault"] as? String == "bad_head" && (($0["time_ns"] as? NSNumber)?.uint64Value ?? 0) >= run.attachNs
+        }
         let earlyUsed = run.truthAfterAttach(kind: "orphan").filter { $0["fault"] as? String == "early_used" }
         #expect(badHeads.count > 0)
         #expect(earlyUsed.count > 0)
         // A head out of range is malformed whenever it is seen; a completion of a chain never
         // made available is an orphan.
-        let outOfRange = run.records.filter { $0["record"] as? String == "available" && $0["error"] as? Int == 1 }
+        let outOfRange = run.records.filter {
+            $0["record"] as? String == "available" && $0["error"] as? Int == 1 && !run.flags($0).contains("pre-attach")
+        }
         #expect(outOfRange.count == badHeads.count)
         #expect(outOfRange.allSatisfy { run.flags($0).contains("malformed") && !run.flags($0).contains("torn") })
         let orphans = run.records.filter { $0["record"] as? String == "used" && run.flags($0).contains("orphan") }
