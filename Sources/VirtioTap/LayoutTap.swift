@@ -182,13 +182,17 @@ public final class LayoutTap {
     func watch(shouldStop: () -> Bool, deliver: RecordDelivery) throws(TapError) -> TapOutcome? {
         guard let layout else { return nil }
         if let pid = layout.pid, !Self.processExists(pid) {
+            finalPoll(deliver: deliver)
             return gone("the device's process \(pid) exited", deliver: deliver)
         }
         if let memory, !memory.isIntact {
             return gone("guest memory went away (a memory file was truncated)", deliver: deliver)
         }
         let identity = FileIdentity(path: options.layoutPath)
-        guard let identity else { return gone("the layout file \(options.layoutPath) was removed", deliver: deliver) }
+        guard let identity else {
+            finalPoll(deliver: deliver)
+            return gone("the layout file \(options.layoutPath) was removed", deliver: deliver)
+        }
         if identity == fileIdentity { return nil }
         guard let next = try? DeviceLayout.load(path: options.layoutPath) else { return nil }
         fileIdentity = identity
@@ -220,6 +224,16 @@ public final class LayoutTap {
         try start(ready, state: .reattached, fresh: true, into: &started)
         if !deliver(started) { return finish(deliver: deliver) }
         return nil
+    }
+
+    /// The device's last chains, published before it went: memory that is still whole
+    /// (the process exited, its files remain mapped) is polled once more.
+    func finalPoll(deliver: RecordDelivery) {
+        guard var p = poller, let memory, memory.isIntact else { return }
+        var out: [CaptureRecord] = []
+        _ = try? p.poll(clock: clock, into: &out)
+        poller = p
+        if !memory.memoryWentAway && !out.isEmpty { _ = deliver(out) }
     }
 
     func finish(deliver: RecordDelivery) -> TapOutcome {
