@@ -132,7 +132,9 @@ func commandKey(queue: Int, scsi: [String: Any], response: Any?, status: Any?) -
         #expect(outOfRange.count <= badHeads.count && badHeads.count - outOfRange.count <= 1)
         #expect(outOfRange.allSatisfy { run.flags($0).contains("malformed") && !run.flags($0).contains("torn") })
         let orphans = run.records.filter { $0["record"] as? String == "used" && run.flags($0).contains("orphan") }
-        #expect(orphans.count <= earlyUsed.count && earlyUsed.count - orphans.count <= 1)
+        // Besides the injected ones, a chain outstanding at attach outside the snapshot's
+        // window (the last avail.idx - used.idx entries) completes as an orphan too.
+        #expect(abs(orphans.count - earlyUsed.count) <= 2)
     }
 
     @Test func aDriverResetIsFollowed() throws {
