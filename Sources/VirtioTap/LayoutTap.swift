@@ -14,7 +14,7 @@ public enum PollMode: String, Sendable, CaseIterable {
     /// Never sleep: the lowest latency, a whole core.
     case busy
     /// Spin while traffic flows (and 20 ms after), then sleep longer and longer (50 us to
-    /// 1 ms) while idle.
+    /// 2 ms) while idle.
     case adaptive
 }
 
@@ -165,8 +165,8 @@ public final class LayoutTap {
                 lastActiveNs = now
                 sleepNs = 0
             } else if options.pollMode == .adaptive && now &- lastActiveNs > Self.busyAfterActivityNs {
-                // Idle: sleep, doubling from 50 us to 1 ms.
-                sleepNs = sleepNs == 0 ? 50_000 : min(sleepNs * 2, 1_000_000)
+                // Idle: sleep, doubling from 50 us to 2 ms.
+                sleepNs = sleepNs == 0 ? 50_000 : min(sleepNs * 2, 2_000_000)
                 var ts = timespec(tv_sec: 0, tv_nsec: Int(sleepNs))
                 nanosleep(&ts, nil)
             }
