@@ -1,0 +1,285 @@
+import CVQSys
+import Foundation
+import VQRecord
+import VirtioRing
+
+// Attaching through a layout file (man/vqtap-layout.5, man/vqtap-capture.1): wait for the
+// file, map guest memory read-only, poll every queue, follow the file when it is rewritten
+// (a new generation: the driver reset the device and the rings start again at index 0),
+// and stop cleanly, with the records so far delivered, when the device goes away (the
+// layout's pid exits, the file disappears, guest memory is truncated).
+
+/// How the poll loop waits when there is nothing new.
+public enum PollMode: String, Sendable, CaseIterable {
+    /// Never sleep: the lowest latency, a whole core.
+    case busy
+    /// Spin while traffic flows (and 20 ms after), then sleep longer and longer (50 us to
+    /// 2 ms) while idle.
+    case adaptive
+}
+
+/// Why a capture ended.
+public enum TapOutcome: Sendable, Equatable {
+    /// The caller asked (count reached, duration over, a signal).
+    case stopped
+    /// The device or its memory went away; the message says how.
+    case deviceGone(String)
+}
+
+public struct LayoutTapOptions: Sendable {
+    public var layoutPath: String
+    /// Wait for the file (and for the device to be ready) instead of failing.
+    public var wait: Bool
+    /// How long `wait` waits; nil: forever.
+    public var waitTimeoutNs: UInt64?
+    public var snaplen: Int
+    public var limits: ChainLimits
+    public var pollMode: PollMode
+    /// How often the layout file, the pid and the memory files are looked at.
+    public var watchIntervalNs: UInt64
+    /// The framer for a device as its layout describes it (cdb_size and sense_size may
+    /// change with every generation).
+    public var framer: @Sendable (DeviceLayout) -> any ChainFramer
+
+    public init(layoutPath: String, wait: Bool = false, waitTimeoutNs: UInt64? = nil, snaplen: Int = 64,
+                limits: ChainLimits = ChainLimits(), pollMode: PollMode = .adaptive, watchIntervalNs: UInt64 = 20_000_000,
+                framer: @escaping @Sendable (DeviceLayout) -> any ChainFramer = { _ in OpaqueFramer() }) {
+        self.layoutPath = layoutPath; self.wait = wait; self.waitTimeoutNs = waitTimeoutNs; self.snaplen = snaplen
+        self.limits = limits; self.pollMode = pollMode; self.watchIntervalNs = watchIntervalNs; self.framer = framer
+    }
+}
+
+/// What the loop does with each batch of records: returns false to stop.
+public typealias RecordDelivery = (_ records: [CaptureRecord]) -> Bool
+
+public final class LayoutTap {
+    public let options: LayoutTapOptions
+    public private(set) var poller: DevicePoller<MappedGuestMemory>?
+    public private(set) var memory: MappedGuestMemory?
+    public private(set) var layout: DeviceLayout?
+    /// Counters of earlier generations (a reset starts new queue pollers).
+    var earlier: [UInt16: TapCounters] = [:]
+    let clock = TapClock()
+    var fileIdentity: FileIdentity?
+    /// The delivery asked to stop during attach (a count reached by the snapshot).
+    var deliveryStopped = false
+    /// When the first attach happened (monotonic+offset ns), for --duration.
+    public private(set) var firstAttachNs: UInt64?
+
+    /// How long the adaptive loop keeps spinning after the last new entry: traffic that
+    /// flows at all keeps the tap busy, so a chain is copied before its buffers are reused.
+    static let busyAfterActivityNs: UInt64 = 20_000_000
+
+    public init(options: LayoutTapOptions) {
+        self.options = options
+    }
+
+    // MARK: - Attach
+
+    /// Loads the layout, waiting for it (and for `ready`) if asked. Throws a one-line error.
+    func loadReadyLayout(deadline: UInt64?, shouldStop: () -> Bool) throws(TapError) -> DeviceLayout? {
+        var lastProblem = "\(options.layoutPath): no such file"
+        while true {
+            if FileManager.default.fileExists(atPath: options.layoutPath) {
+                do {
+                    let l = try DeviceLayout.load(path: options.layoutPath)
+                    if l.status == .ready {
+                        if let pid = l.pid, !Self.processExists(pid) {
+                            lastProblem = "\(options.layoutPath): the device's process \(pid) is not running"
+                        } else {
+                            return l
+                        }
+                    } else {
+                        lastProblem = "\(options.layoutPath): the device is resetting (status \"resetting\")"
+                    }
+                } catch {
+                    lastProblem = "\(error)"
+                }
+            }
+            guard options.wait else { throw TapError(lastProblem) }
+            if let deadline, clock.now() >= deadline { throw TapError("gave up waiting: \(lastProblem)") }
+            if shouldStop() { return nil }
+            usleep(10_000)
+        }
+    }
+
+    /// Maps guest memory and starts the pollers. `state` says why (attached, re-attached).
+    func start(_ layout: DeviceLayout, state: DeviceStateMarker.State, fresh: Bool, into out: inout [CaptureRecord]) throws(TapError) {
+        let memory: MappedGuestMemory
+        if let old = self.memory, let oldLayout = self.layout, oldLayout.regions == layout.regions, old.isIntact {
+            memory = old
+        } else {
+            memory = try MappedGuestMemory(layout: layout)
+        }
+        if let old = poller {
+            for (q, c) in old.queueCounters { earlier[q, default: TapCounters()] += c }
+        }
+        var p = try DevicePoller(memory: memory, layout: layout, framer: options.framer(layout), snaplen: options.snaplen,
+                                 limits: options.limits)
+        try p.attach(state, fresh: fresh, clock: clock, into: &out)
+        self.memory = memory
+        self.layout = layout
+        self.poller = p
+        fileIdentity = FileIdentity(path: options.layoutPath)
+        if firstAttachNs == nil { firstAttachNs = clock.now() }
+    }
+
+    /// Attaches once (waiting if the options say so) and delivers the attach markers and the
+    /// pre-attach snapshot. Returns false if stopped while waiting.
+    public func attach(shouldStop: () -> Bool = { false }, deliver: RecordDelivery) throws(TapError) -> Bool {
+        let deadline = options.waitTimeoutNs.map { clock.now() &+ $0 }
+        guard let layout = try loadReadyLayout(deadline: deadline, shouldStop: shouldStop) else { return false }
+        var out: [CaptureRecord] = []
+        try start(layout, state: .attached, fresh: false, into: &out)
+        if !deliver(out) { deliveryStopped = true }
+        return true
+    }
+
+    // MARK: - Run
+
+    /// Polls until `deliver` returns false, `shouldStop` turns true, `durationNs` (counted
+    /// from the first attach) is over, or the device goes away. Call after `attach`.
+    public func run(durationNs: UInt64? = nil, shouldStop: () -> Bool, deliver: RecordDelivery) throws(TapError) -> TapOutcome {
+        guard poller != nil else { throw TapError("not attached") }
+        if deliveryStopped { return finish(deliver: deliver) }
+        var records: [CaptureRecord] = []
+        records.reserveCapacity(1024)
+        var lastActiveNs = clock.now()
+        var sleepNs: UInt64 = 0
+        var nextWatch = clock.now() &+ options.watchIntervalNs
+        let end = durationNs.map { (firstAttachNs ?? clock.now()) &+ $0 }
+        while true {
+            guard var p = poller, let memory else { throw TapError("not attached") }
+            records.removeAll(keepingCapacity: true)
+            let active = try p.poll(clock: clock, into: &records)
+            poller = p
+            if memory.memoryWentAway {
+                // What this batch read may be zeros: it is thrown away, not delivered.
+                return gone("guest memory went away (a memory file was truncated)", deliver: deliver)
+            }
+            if !records.isEmpty && !deliver(records) { return finish(deliver: deliver) }
+            if shouldStop() { return finish(deliver: deliver) }
+
+            let now = clock.now()
+            if active {
+                lastActiveNs = now
+                sleepNs = 0
+            } else if options.pollMode == .adaptive && now &- lastActiveNs > Self.busyAfterActivityNs {
+                // Idle: sleep, doubling from 50 us to 2 ms.
+                sleepNs = sleepNs == 0 ? 50_000 : min(sleepNs * 2, 2_000_000)
+                var ts = timespec(tv_sec: 0, tv_nsec: Int(sleepNs))
+                nanosleep(&ts, nil)
+            }
+            if let end, now >= end { return finish(deliver: deliver) }
+            if now >= nextWatch {
+                nextWatch = now &+ options.watchIntervalNs
+                if let outcome = try watch(shouldStop: shouldStop, deliver: deliver) { return outcome }
+            }
+        }
+    }
+
+    /// Looks at the device: its process, the layout file, the memory files.
+    func watch(shouldStop: () -> Bool, deliver: RecordDelivery) throws(TapError) -> TapOutcome? {
+        guard let layout else { return nil }
+        if let pid = layout.pid, !Self.processExists(pid) {
+            finalPoll(deliver: deliver)
+            return gone("the device's process \(pid) exited", deliver: deliver)
+        }
+        if let memory, !memory.isIntact {
+            return gone("guest memory went away (a memory file was truncated)", deliver: deliver)
+        }
+        let identity = FileIdentity(path: options.layoutPath)
+        guard let identity else {
+            finalPoll(deliver: deliver)
+            return gone("the layout file \(options.layoutPath) was removed", deliver: deliver)
+        }
+        if identity == fileIdentity { return nil }
+        guard let next = try? DeviceLayout.load(path: options.layoutPath) else { return nil }
+        fileIdentity = identity
+        if next.generation == layout.generation && next.status == .ready && next.queues == layout.queues && next.regions == layout.regions {
+            self.layout = next
+            return nil
+        }
+        // The driver reset the device: its chains in flight will never complete.
+        let ts = clock.now()
+        var out = poller?.stateMarkers(.reset, timestampNs: ts) ?? []
+        for k in out.indices {
+            if case var .deviceState(m) = out[k].body {
+                m.generation = next.generation
+                out[k].body = .deviceState(m)
+            }
+        }
+        if !deliver(out) { return finish(deliver: deliver) }
+        var ready = next
+        while ready.status != .ready {
+            if shouldStop() { return finish(deliver: deliver) }
+            if let pid = ready.pid, !Self.processExists(pid) { return gone("the device's process \(pid) exited", deliver: deliver) }
+            usleep(5_000)
+            guard FileManager.default.fileExists(atPath: options.layoutPath) else {
+                return gone("the layout file \(options.layoutPath) was removed", deliver: deliver)
+            }
+            if let l = try? DeviceLayout.load(path: options.layoutPath) { ready = l }
+        }
+        var started: [CaptureRecord] = []
+        try start(ready, state: .reattached, fresh: true, into: &started)
+        if !deliver(started) { return finish(deliver: deliver) }
+        return nil
+    }
+
+    /// The device's last chains, published before it went: memory that is still whole
+    /// (the process exited, its files remain mapped) is polled once more.
+    func finalPoll(deliver: RecordDelivery) {
+        guard var p = poller, let memory, memory.isIntact else { return }
+        var out: [CaptureRecord] = []
+        _ = try? p.poll(clock: clock, into: &out)
+        poller = p
+        if !memory.memoryWentAway && !out.isEmpty { _ = deliver(out) }
+    }
+
+    func finish(deliver: RecordDelivery) -> TapOutcome {
+        if let p = poller { _ = deliver(p.stateMarkers(.detached, timestampNs: clock.now())) }
+        return .stopped
+    }
+
+    func gone(_ why: String, deliver: RecordDelivery) -> TapOutcome {
+        if let p = poller { _ = deliver(p.stateMarkers(.gone, timestampNs: clock.now())) }
+        return .deviceGone(why)
+    }
+
+    // MARK: - Counters
+
+    /// Counters per queue (all generations), in queue order.
+    public var queueCounters: [(queue: UInt16, counters: TapCounters)] {
+        var all = earlier
+        for (q, c) in poller?.queueCounters ?? [] { all[q, default: TapCounters()] += c }
+        return all.keys.sorted().map { ($0, all[$0] ?? TapCounters()) }
+    }
+
+    public var totalCounters: TapCounters { queueCounters.reduce(TapCounters()) { $0 + $1.counters } }
+
+    /// The name of queue `index` in the layout (`request0`), or `q<index>`.
+    public func queueName(_ index: UInt16) -> String {
+        layout?.queues.first { $0.index == index }?.name ?? "q\(index)"
+    }
+
+    static func processExists(_ pid: Int32) -> Bool {
+        kill(pid, 0) == 0 || errno == EPERM
+    }
+}
+
+/// Enough of a file's stat to notice that it was replaced or rewritten.
+struct FileIdentity: Equatable {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int64
+    var modifiedNs: Int64
+
+    init?(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+        size = Int64(st.st_size)
+        modifiedNs = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+    }
+}

@@ -1,0 +1,634 @@
+import Synchronization
+import VQRecord
+import VirtioRing
+
+// The poller of one split virtqueue (DESIGN.md rules 3 and 4; man/vqtap-capture.1).
+//
+// One poll:
+//   1. load used.idx, then avail.idx (acquire), then take the timestamp;
+//   2. read every new avail and used entry in one pass, then reload both indices: an entry
+//      whose slot the other side may already have rewritten (the ring lapped) is a drop;
+//   3. walk and copy each new chain once (headers whole, payload up to the snap length),
+//      keep its segments per head; read each completion's device-written bytes through the
+//      saved segments of its request, clamped to the used length;
+//   4. reload both indices again and decide what was recycled under the copy:
+//        - an available chain whose head the driver posted again after it (up to the
+//          reloaded avail.idx) is torn: its descriptors or buffers may be the new chain's;
+//        - a chain whose descriptors changed between the walk and a second read is torn;
+//        - a walk that failed on a chain already completed or reposted is torn (a freed
+//          indirect table is scribbled by the guest), otherwise it is malformed;
+//        - a completion whose head the device completed again after it is torn, and so is
+//          the completion of a torn request.
+//
+// Per-head state lives in flat arrays sized by the queue size; a head normally has one
+// pending chain, more only while a repost and its predecessor's completion cross a poll.
+
+/// What one queue's poller needs to know besides the ring.
+public struct QueueCaptureConfig: Sendable {
+    public var queue: UInt16
+    public var deviceType: UInt16
+    public var deviceInstance: UInt16
+    /// Bytes of the device-readable part that are protocol headers (kept whole).
+    public var readableHeader: Int
+    /// Bytes of the device-writable part that are protocol headers (kept whole).
+    public var writableHeader: Int
+    /// Payload bytes kept per direction beyond the headers; 0 keeps everything.
+    public var snaplen: Int
+    public var limits: ChainLimits
+
+    public init(queue: UInt16, deviceType: UInt16 = 8, deviceInstance: UInt16 = 0, readableHeader: Int = 0,
+                writableHeader: Int = 0, snaplen: Int = 64, limits: ChainLimits = ChainLimits()) {
+        self.queue = queue; self.deviceType = deviceType; self.deviceInstance = deviceInstance
+        self.readableHeader = readableHeader; self.writableHeader = writableHeader
+        self.snaplen = snaplen; self.limits = limits
+    }
+
+    var keepReadable: Int { snaplen == 0 ? Int.max : readableHeader &+ snaplen }
+    var keepWritable: Int { snaplen == 0 ? Int.max : writableHeader &+ snaplen }
+}
+
+/// A chain the tap saw made available and has not seen returned.
+public struct PendingChain: Sendable {
+    public var head: UInt16
+    public var availIndex: UInt16
+    public var transactionID: UInt64
+    /// Timestamp of the available record (for a pre-attach chain: the attach time).
+    public var availNs: UInt64
+    public var segments: [Segment]
+    public var writableBytes: UInt64
+    /// indirect, preAttach, torn, malformed as the available record had them.
+    public var flags: RecordFlags
+    public var errorCode: UInt16
+    public var errorDetail: UInt64
+    /// used.idx loaded after the avail.idx that showed this chain: a completion of an
+    /// older posting of the same head has a lower used index (it happened before).
+    var usedBound: UInt16
+    var next: Int32
+    /// The available record of the current batch it came from, or -1.
+    var batchPosition: Int32
+}
+
+public struct QueuePoller<Memory: GuestMemory> {
+    public let config: QueueCaptureConfig
+    public let layout: SplitQueueLayout
+    @usableFromInline var walker: ChainWalker<Memory>
+    public var memory: Memory { walker.memory }
+
+    /// The next avail and used indices to process.
+    public private(set) var lastAvail: UInt16 = 0
+    public private(set) var lastUsed: UInt16 = 0
+    public private(set) var counters = TapCounters()
+    var nextSequence: UInt64 = 1
+
+    // Pending chains: a pool linked per head, oldest first.
+    var pool: [PendingChain] = []
+    var freeSlots: [Int32] = []
+    var firstOfHead: [Int32]
+    var lastOfHead: [Int32]
+    var pendingCount = 0
+
+    // Batch scratch, reused.
+    var availHeads: [UInt16] = []
+    var usedElements: [UsedElement] = []
+    var stampEpoch: UInt32 = 0
+    var availStamp: [UInt32]
+    var availLatest: [UInt16]
+    var usedStamp: [UInt32]
+    var usedLatest: [UInt16]
+    var availBatchHeadOK: [Bool] = []
+    var availBatchChanged: [Bool] = []
+    var availBatchSlot: [Int32] = []
+    var usedBatchAvailPos: [Int32] = []
+
+    public init(memory: Memory, layout: SplitQueueLayout, config: QueueCaptureConfig) {
+        self.config = config
+        self.layout = layout
+        walker = ChainWalker(memory: memory, layout: layout, limits: config.limits)
+        let n = Int(layout.size)
+        firstOfHead = [Int32](repeating: -1, count: n)
+        lastOfHead = [Int32](repeating: -1, count: n)
+        availStamp = [UInt32](repeating: 0, count: n)
+        availLatest = [UInt16](repeating: 0, count: n)
+        usedStamp = [UInt32](repeating: 0, count: n)
+        usedLatest = [UInt16](repeating: 0, count: n)
+        pool.reserveCapacity(n)
+        availHeads.reserveCapacity(2 * n)
+        usedElements.reserveCapacity(2 * n)
+        availBatchHeadOK.reserveCapacity(n)
+        availBatchChanged.reserveCapacity(n)
+        availBatchSlot.reserveCapacity(n)
+        usedBatchAvailPos.reserveCapacity(n)
+    }
+
+    var size: UInt16 { layout.size }
+
+    // MARK: - Attach
+
+    /// Starts at the ring's current indices. The chains outstanding now (the last
+    /// `avail.idx - used.idx` available entries, eventq buffers included) are snapshotted as
+    /// available records flagged pre-attach, so their completions decode.
+    public mutating func attach(clock: TapClock, into out: inout [CaptureRecord]) throws(RingError) {
+        let u = try layout.usedIdx(in: memory)
+        let a = try layout.availIdx(in: memory)
+        let ts = clock.now()
+        let bound = try layout.usedIdx(in: memory)
+        lastUsed = u
+        lastAvail = a
+        let outstanding = min(SplitRing.distance(from: u, to: a), size)
+        guard outstanding > 0 else { return }
+        let start = a &- outstanding
+        availHeads.removeAll(keepingCapacity: true)
+        for k in 0..<outstanding { availHeads.append(try layout.availEntry(start &+ k, in: memory)) }
+        nextStamp()
+        for k in 0..<Int(outstanding) { stampAvail(availHeads[k], index: start &+ UInt16(k)) }
+        for k in 0..<Int(outstanding) {
+            let head = availHeads[k]
+            let index = start &+ UInt16(k)
+            // A head listed twice: only its latest posting can still be outstanding.
+            if head < size && availLatest[Int(head)] != index { continue }
+            var record = snapshotAvailable(head: head, index: index, ts: ts, extraFlags: .preAttach,
+                                           usedBound: bound, batchPosition: -1)
+            count(record.flags)
+            record.timestampNs = ts
+            out.append(record)
+        }
+    }
+
+    /// Starts at indices 0 without a snapshot: the device was just reset, so the ring
+    /// starts fresh and every chain from now on is new.
+    public mutating func startFresh() {
+        lastAvail = 0
+        lastUsed = 0
+    }
+
+    /// The chains made available and not yet returned, oldest first (by ring position).
+    public var pending: [PendingChain] {
+        var all: [PendingChain] = []
+        for h in 0..<Int(size) {
+            var s = firstOfHead[h]
+            while s >= 0 { all.append(pool[Int(s)]); s = pool[Int(s)].next }
+        }
+        let base = lastAvail
+        return all.sorted { SplitRing.distance(from: $0.availIndex, to: base) > SplitRing.distance(from: $1.availIndex, to: base) }
+    }
+
+    // MARK: - Poll
+
+    /// One poll of this queue. Appends its records to `out` (drops, then available records,
+    /// then used records, each in ring order). Returns whether anything new was seen.
+    @discardableResult
+    @_specialize(exported: true, where Memory == MappedGuestMemory)
+    public mutating func poll(clock: TapClock, into out: inout [CaptureRecord]) throws(RingError) -> Bool {
+        let u = try layout.usedIdx(in: memory)
+        let a = try layout.availIdx(in: memory)
+        if u == lastUsed && a == lastAvail { return false }
+        let ts = clock.now()
+        let n = size
+
+        // 2. Read the new entries, at most one ring's worth each.
+        let newAvail = SplitRing.distance(from: lastAvail, to: a)
+        let newUsed = SplitRing.distance(from: lastUsed, to: u)
+        let availRead = min(newAvail, n)
+        let usedRead = min(newUsed, n)
+        let availStart = a &- availRead
+        let usedStart = u &- usedRead
+        availHeads.removeAll(keepingCapacity: true)
+        usedElements.removeAll(keepingCapacity: true)
+        for k in 0..<availRead { availHeads.append(try layout.availEntry(availStart &+ k, in: memory)) }
+        for k in 0..<usedRead { usedElements.append(try layout.usedEntry(usedStart &+ k, in: memory)) }
+        atomicMemoryFence(ordering: .acquiring)
+        let u2 = try layout.usedIdx(in: memory)
+        let a2 = try layout.availIdx(in: memory)
+        // An entry is intact if its slot was not reused for a later index: distance < size.
+        let availSkip = Int(skipCount(start: availStart, count: availRead, reloaded: a2))
+        let usedSkip = Int(skipCount(start: usedStart, count: usedRead, reloaded: u2))
+        let availDropped = UInt64(newAvail - availRead) + UInt64(availSkip)
+        let usedDropped = UInt64(newUsed - usedRead) + UInt64(usedSkip)
+        if availDropped > 0 {
+            counters.dropped += availDropped
+            out.append(dropRecord(count: availDropped, reason: .availableLapped, index: lastAvail, ts: ts))
+        }
+        if usedDropped > 0 {
+            counters.dropped += usedDropped
+            out.append(dropRecord(count: usedDropped, reason: .usedLapped, index: lastUsed, ts: ts))
+        }
+
+        // 3. Snapshot the new chains, then the completions, straight into `out` (the
+        // verdicts below patch them in place: records are large, copies cost).
+        let availFirst = out.count
+        availBatchHeadOK.removeAll(keepingCapacity: true)
+        availBatchChanged.removeAll(keepingCapacity: true)
+        availBatchSlot.removeAll(keepingCapacity: true)
+        for k in availSkip..<Int(availRead) {
+            let head = availHeads[k]
+            let index = availStart &+ UInt16(k)
+            out.append(snapshotAvailable(head: head, index: index, ts: ts, extraFlags: [],
+                                         usedBound: u2, batchPosition: Int32(out.count - availFirst)))
+        }
+        let usedFirst = out.count
+        usedBatchAvailPos.removeAll(keepingCapacity: true)
+        for k in usedSkip..<Int(usedRead) {
+            completion(usedElements[k], index: usedStart &+ UInt16(k), ts: ts, into: &out)
+        }
+
+        // 4. What was recycled under the copy.
+        atomicMemoryFence(ordering: .acquiring)
+        let u3 = try layout.usedIdx(in: memory)
+        let a3 = try layout.availIdx(in: memory)
+        nextStamp()
+        let moreAvail = min(SplitRing.distance(from: a, to: a3), n)
+        for k in availSkip..<Int(availRead) { stampAvail(availHeads[k], index: availStart &+ UInt16(k)) }
+        for k in 0..<moreAvail {
+            let i = a &+ k
+            stampAvail(try layout.availEntry(i, in: memory), index: i)
+        }
+        let moreUsed = min(SplitRing.distance(from: u, to: u3), n)
+        for k in usedSkip..<Int(usedRead) { stampUsed(usedElements[k].id, index: usedStart &+ UInt16(k)) }
+        for k in 0..<moreUsed {
+            let i = u &+ k
+            stampUsed(try layout.usedEntry(i, in: memory).id, index: i)
+        }
+
+        for p in 0..<(usedFirst - availFirst) {
+            let o = availFirst + p
+            let h = Int(out[o].head)
+            if out[o].flags.contains(.malformed) && !availBatchHeadOK[p] {
+                counters.malformed += 1
+                continue
+            }
+            // Reposted later, or its slot lapped by the time we looked again.
+            let index = out[o].ringIndex
+            let reposted = availLatest[h] != index || SplitRing.distance(from: index, to: a3) >= n
+            if out[o].flags.contains(.malformed) {
+                let completed = usedStamp[h] == stampEpoch
+                if reposted || completed {
+                    out[o].flags.remove(.malformed)
+                    out[o].flags.insert(.torn)
+                    markPendingTorn(slot: availBatchSlot[p])
+                }
+            } else if reposted || availBatchChanged[p] {
+                out[o].flags.insert(.torn)
+                markPendingTorn(slot: availBatchSlot[p])
+            }
+            count(out[o].flags)
+        }
+        for q in 0..<(out.count - usedFirst) {
+            let o = usedFirst + q
+            var flags = out[o].flags
+            let requestPos = usedBatchAvailPos[q]
+            if requestPos >= 0 {
+                // The request was in this batch: take its final verdict.
+                let request = out[availFirst + Int(requestPos)].flags
+                if request.contains(.torn) {
+                    flags.insert(.torn)
+                    if !request.contains(.malformed) { flags.remove(.malformed) }
+                }
+            }
+            let head = out[o].head
+            if !flags.contains(.orphan) && head < n {
+                let index = out[o].ringIndex
+                let completedAgain = usedLatest[Int(head)] != index || SplitRing.distance(from: index, to: u3) >= n
+                if completedAgain { flags.insert(.torn) }
+            }
+            if flags.contains(.torn) && flags.contains(.usedLengthExceeds) {
+                // The segments may be another chain's: the comparison means nothing.
+                flags.remove(.usedLengthExceeds)
+                if out[o].errorCode == RingErrorCode.usedLengthExceeds.rawValue {
+                    out[o].errorCode = 0
+                    out[o].errorDetail = 0
+                }
+            }
+            if flags != out[o].flags { out[o].flags = flags }
+            count(flags)
+        }
+        for slot in availBatchSlot where slot >= 0 && pool[Int(slot)].batchPosition >= 0 {
+            pool[Int(slot)].batchPosition = -1
+        }
+        lastAvail = a
+        lastUsed = u
+        return true
+    }
+
+    @inline(__always)
+    func skipCount(start: UInt16, count: UInt16, reloaded: UInt16) -> UInt16 {
+        // Entries start, start+1, ... ; entry i is overwritten once reloaded - i >= size.
+        let behind = SplitRing.distance(from: start, to: reloaded)
+        if behind < size { return 0 }
+        return min(behind - size + 1, count)
+    }
+
+    @inline(__always)
+    mutating func count(_ flags: RecordFlags) {
+        if flags.contains(.malformed) || flags.contains(.usedLengthExceeds) {
+            counters.malformed += 1
+        } else if flags.contains(.torn) {
+            counters.torn += 1
+        } else if flags.contains(.orphan) {
+            counters.orphan += 1
+        } else {
+            counters.captured += 1
+        }
+    }
+
+    mutating func nextStamp() {
+        if stampEpoch == UInt32.max {
+            for k in availStamp.indices { availStamp[k] = 0; usedStamp[k] = 0 }
+            stampEpoch = 0
+        }
+        stampEpoch += 1
+    }
+
+    @inline(__always)
+    mutating func stampAvail(_ head: UInt16, index: UInt16) {
+        guard head < size else { return }
+        availStamp[Int(head)] = stampEpoch
+        availLatest[Int(head)] = index
+    }
+
+    @inline(__always)
+    mutating func stampUsed(_ id: UInt32, index: UInt16) {
+        guard id < UInt32(size) else { return }
+        usedStamp[Int(id)] = stampEpoch
+        usedLatest[Int(id)] = index
+    }
+
+    /// The request's verdict reaches its completion: torn (and no longer malformed when
+    /// the walk failed only because the chain was recycled; the error stays, as a clue).
+    mutating func markPendingTorn(slot: Int32) {
+        guard slot >= 0, pool[Int(slot)].batchPosition != -2 else { return }
+        pool[Int(slot)].flags.insert(.torn)
+        if pool[Int(slot)].flags.contains(.malformed) {
+            pool[Int(slot)].flags.remove(.malformed)
+        }
+    }
+
+    // MARK: - Records
+
+    func dropRecord(count: UInt64, reason: DropMarker.Reason, index: UInt16, ts: UInt64) -> CaptureRecord {
+        CaptureRecord(kind: .drop, deviceType: config.deviceType, deviceInstance: config.deviceInstance, queue: config.queue,
+                      ringIndex: index, body: .drop(DropMarker(count: count, reason: reason)), timestampNs: ts)
+    }
+
+    /// Walks and copies the chain at `head`, registers it as pending and returns its
+    /// available record (flags decided so far: indirect, malformed, pre-attach).
+    mutating func snapshotAvailable(head: UInt16, index: UInt16, ts: UInt64, extraFlags: RecordFlags,
+                                    usedBound: UInt16, batchPosition: Int32) -> CaptureRecord {
+        let txID = UInt64(config.queue) << 48 | (nextSequence & 0xffff_ffff_ffff)
+        nextSequence &+= 1
+        var record = CaptureRecord(kind: .available, deviceType: config.deviceType, deviceInstance: config.deviceInstance,
+                                   queue: config.queue, head: head, flags: extraFlags, transactionID: txID,
+                                   ringIndex: index, body: .chain([]), timestampNs: ts)
+        var slot: Int32 = -1
+        var headOK = head < size
+        var changed = false
+        do {
+            let chain = try walker.walk(head: head)
+            if chain.usesIndirect { record.flags.insert(.indirect) }
+            let (segments, truncated) = readableSnapshot(chain.segments)
+            if truncated { record.flags.insert(.snaplenTruncated) }
+            record.body = .chain(segments)
+            changed = !descriptorsUnchanged(chain)
+            slot = register(PendingChain(head: head, availIndex: index, transactionID: txID, availNs: ts,
+                                         segments: chain.segments, writableBytes: chain.writableBytes,
+                                         flags: record.flags.intersection([.indirect, .preAttach]), errorCode: 0,
+                                         errorDetail: 0, usedBound: usedBound, next: -1, batchPosition: batchPosition))
+        } catch {
+            let (code, detail) = RingErrorCode.of(error)
+            record.flags.insert(.malformed)
+            record.errorCode = code.rawValue
+            record.errorDetail = detail
+            if case .headOutOfRange = error { headOK = false }
+            if headOK {
+                let partial = Array(walker.segmentsBeforeFailure[...])
+                let (segments, truncated) = readableSnapshot(partial)
+                if truncated { record.flags.insert(.snaplenTruncated) }
+                record.body = .chain(segments)
+                var writable: UInt64 = 0
+                for s in partial where s.isWritable { writable += UInt64(s.len) }
+                slot = register(PendingChain(head: head, availIndex: index, transactionID: txID, availNs: ts,
+                                             segments: partial, writableBytes: writable,
+                                             flags: record.flags.intersection([.preAttach, .malformed]), errorCode: code.rawValue,
+                                             errorDetail: detail, usedBound: usedBound, next: -1, batchPosition: batchPosition))
+            }
+        }
+        if batchPosition >= 0 {
+            availBatchHeadOK.append(headOK)
+            availBatchChanged.append(changed)
+            availBatchSlot.append(slot)
+        } else if changed {
+            // Pre-attach snapshot: no batch decision follows, decide here.
+            record.flags.insert(.torn)
+            markPendingTorn(slot: slot)
+        }
+        return record
+    }
+
+    /// Builds the used record of one completion (torn is decided after the batch).
+    mutating func completion(_ element: UsedElement, index: UInt16, ts: UInt64, into out: inout [CaptureRecord]) {
+        var record = CaptureRecord(kind: .used, deviceType: config.deviceType, deviceInstance: config.deviceInstance,
+                                   queue: config.queue, head: UInt16(truncatingIfNeeded: element.id), usedLength: element.len,
+                                   ringIndex: index, body: .chain([]), timestampNs: ts)
+        var availPos: Int32 = -1
+        if element.id >= UInt32(size) {
+            record.head = 0xffff
+            record.flags.insert(.malformed)
+            record.errorCode = RingErrorCode.usedIDOutOfRange.rawValue
+            record.errorDetail = UInt64(element.id)
+        } else if let p = takePending(head: UInt16(element.id), usedIndex: index) {
+            record.transactionID = p.transactionID
+            record.latencyNs = ts >= p.availNs ? ts - p.availNs : 0
+            record.flags = p.flags.intersection([.indirect, .preAttach, .malformed, .torn])
+            record.errorCode = p.errorCode
+            record.errorDetail = p.errorDetail
+            availPos = p.batchPosition
+            let (segments, truncated) = writableSnapshot(p.segments, writableBytes: p.writableBytes, usedLength: element.len)
+            if truncated { record.flags.insert(.snaplenTruncated) }
+            record.body = .chain(segments)
+            // A chain that did not walk has an incomplete segment list: no length to compare.
+            if UInt64(element.len) > p.writableBytes && !p.flags.contains(.malformed) {
+                record.flags.insert(.usedLengthExceeds)
+                if record.errorCode == 0 {
+                    record.errorCode = RingErrorCode.usedLengthExceeds.rawValue
+                    record.errorDetail = UInt64(element.len)
+                }
+            }
+        } else {
+            // Not seen made available: read what the descriptors say now, for what it is worth.
+            record.flags.insert(.orphan)
+            record.transactionID = UInt64(config.queue) << 48 | (nextSequence & 0xffff_ffff_ffff)
+            nextSequence &+= 1
+            if let chain = try? walker.walk(head: UInt16(element.id)) {
+                if chain.usesIndirect { record.flags.insert(.indirect) }
+                let (segments, truncated) = writableSnapshot(chain.segments, writableBytes: chain.writableBytes, usedLength: element.len)
+                if truncated { record.flags.insert(.snaplenTruncated) }
+                record.body = .chain(segments)
+            }
+        }
+        out.append(record)
+        usedBatchAvailPos.append(availPos)
+    }
+
+    // MARK: - Copies
+
+    @inline(__always)
+    func copy(_ gpa: UInt64, _ count: Int) -> [UInt8] {
+        if count <= 0 { return [] }
+        if let p = memory.translate(gpa: gpa, count: count) {
+            // Twice as fast as Array(unsafeUninitializedCapacity:), which looks up the
+            // array's metadata in the runtime on every call (measured).
+            return Array(UnsafeRawBufferPointer(start: p, count: count))
+        }
+        return (try? memory.bytes(gpa, count: count)) ?? []
+    }
+
+    @inline(__always)
+    static func recordSegment(_ s: Segment, bytes: [UInt8]) -> RecordSegment {
+        RecordSegment(address: s.addr, length: s.len,
+                      flags: s.flags.rawValue | (s.fromIndirect ? RecordSegment.fromIndirectFlag : 0), bytes: bytes)
+    }
+
+    /// Every segment; bytes of the device-readable ones, headers whole, payload to the snap length.
+    func readableSnapshot(_ segments: [Segment]) -> ([RecordSegment], Bool) {
+        var budget = config.keepReadable
+        var truncated = false
+        let out = Self.segmentArray(segments.count) { k in
+            let s = segments[k]
+            if s.isWritable { return Self.recordSegment(s, bytes: []) }
+            let take = min(Int(s.len), budget)
+            budget -= take
+            if take < Int(s.len) { truncated = true }
+            return Self.recordSegment(s, bytes: copy(s.addr, take))
+        }
+        return (out, truncated)
+    }
+
+    /// Every segment; bytes of the device-writable ones the device wrote (clamped to the
+    /// used length), headers whole, payload to the snap length.
+    func writableSnapshot(_ segments: [Segment], writableBytes: UInt64, usedLength: UInt32) -> ([RecordSegment], Bool) {
+        var written = min(UInt64(usedLength), writableBytes)
+        var budget = config.keepWritable
+        var truncated = false
+        let out = Self.segmentArray(segments.count) { k in
+            let s = segments[k]
+            guard s.isWritable else { return Self.recordSegment(s, bytes: []) }
+            let here = Int(min(UInt64(s.len), written))
+            written -= UInt64(here)
+            let take = min(here, budget)
+            budget -= take
+            if take < here { truncated = true }
+            return Self.recordSegment(s, bytes: copy(s.addr, take))
+        }
+        return (out, truncated)
+    }
+
+    /// An array of `count` segments made by `make(0)`, `make(1)`, ... in order. Short
+    /// arrays are built as literals: the compiler allocates those with the element type's
+    /// metadata known statically, where the generic array initializer looks it up in the
+    /// runtime's cache on every call (a fifth of the poller's time, measured).
+    @inline(__always)
+    static func segmentArray(_ count: Int, _ make: (Int) -> RecordSegment) -> [RecordSegment] {
+        switch count {
+        case 0: return []
+        case 1: return [make(0)]
+        case 2:
+            let a = make(0)
+            return [a, make(1)]
+        case 3:
+            let a = make(0), b = make(1)
+            return [a, b, make(2)]
+        case 4:
+            let a = make(0), b = make(1), c = make(2)
+            return [a, b, c, make(3)]
+        default:
+            var out: [RecordSegment] = []
+            out.reserveCapacity(count)
+            for k in 0..<count { out.append(make(k)) }
+            return out
+        }
+    }
+
+    /// Reads the chain's descriptors a second time: a change means the driver rewrote them
+    /// while we copied (the chain was recycled, or the driver breaks the rules).
+    func descriptorsUnchanged(_ chain: Chain) -> Bool {
+        if let t = chain.indirectTable {
+            guard let d = descriptor(at: layout.descAddress(t.desc)),
+                  d.addr == t.addr, d.len == t.len, d.flags & DescriptorFlags.indirect.rawValue != 0 else { return false }
+        }
+        for s in chain.segments {
+            let gpa: UInt64
+            if s.fromIndirect {
+                guard let t = chain.indirectTable else { return false }
+                gpa = t.addr &+ 16 &* UInt64(s.index)
+            } else {
+                gpa = layout.descAddress(s.index)
+            }
+            guard let d = descriptor(at: gpa), d.addr == s.addr, d.len == s.len, d.flags == s.flags.rawValue else { return false }
+        }
+        return true
+    }
+
+    /// addr, len and flags of the descriptor at `gpa`, read directly when mapped.
+    @inline(__always)
+    func descriptor(at gpa: UInt64) -> (addr: UInt64, len: UInt32, flags: UInt16)? {
+        if let p = memory.translate(gpa: gpa, count: Descriptor.size) {
+            return (UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)),
+                    UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
+                    UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 12, as: UInt16.self)))
+        }
+        guard let d = try? memory.readDescriptor(gpa) else { return nil }
+        return (d.addr, d.len, d.flags.rawValue)
+    }
+
+    // MARK: - Pending chains
+
+    /// Adds a chain at the end of its head's list.
+    mutating func register(_ chain: PendingChain) -> Int32 {
+        let h = Int(chain.head)
+        let slot: Int32
+        if let s = freeSlots.popLast() {
+            slot = s
+            pool[Int(s)] = chain
+        } else {
+            slot = Int32(pool.count)
+            pool.append(chain)
+        }
+        if lastOfHead[h] >= 0 { pool[Int(lastOfHead[h])].next = slot } else { firstOfHead[h] = slot }
+        lastOfHead[h] = slot
+        pendingCount += 1
+        return slot
+    }
+
+    /// Removes and returns the pending chain of `head` that the completion at `usedIndex`
+    /// returns: the oldest, unless a newer posting of the head was seen before this
+    /// completion could have happened; then the older ones lost their completions (a used
+    /// ring lap, or a pre-attach guess that was already complete) and are forgotten.
+    mutating func takePending(head: UInt16, usedIndex: UInt16) -> PendingChain? {
+        let h = Int(head)
+        guard firstOfHead[h] >= 0 else { return nil }
+        while true {
+            let next = pool[Int(firstOfHead[h])].next
+            guard next >= 0 else { break }
+            let bound = pool[Int(next)].usedBound
+            // usedIndex at or after the newer posting's bound: not the older one's completion.
+            guard SplitRing.distance(from: bound, to: usedIndex) < 0x8000 else { break }
+            unlinkFirst(head: h)
+        }
+        let p = pool[Int(firstOfHead[h])]
+        unlinkFirst(head: h)
+        return p
+    }
+
+    mutating func unlinkFirst(head h: Int) {
+        let s = Int(firstOfHead[h])
+        firstOfHead[h] = pool[s].next
+        if firstOfHead[h] < 0 { lastOfHead[h] = -1 }
+        pool[s].segments = []
+        pool[s].next = -1
+        pool[s].batchPosition = -2
+        freeSlots.append(Int32(s))
+        pendingCount -= 1
+    }
+
+    /// Pending chains right now.
+    public var pendingChainCount: Int { pendingCount }
+}

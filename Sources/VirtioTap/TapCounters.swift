@@ -1,0 +1,41 @@
+// Loss accounting (DESIGN.md rule 4; man/vqtap-capture.1, COUNTERS). The same five names
+// everywhere: output, pcapng statistics, the JSON summary. Every chain record the tap emits
+// counts in exactly one of captured, torn, orphan and malformed (malformed first, then torn,
+// then orphan); `dropped` counts ring entries that went by uncaptured (a ring lapped
+// between two polls), each one exactly, from the ring indices.
+
+public struct TapCounters: Sendable, Equatable {
+    /// Available and used records copied intact.
+    public var captured: UInt64 = 0
+    /// Records whose buffers the driver (or device) recycled before the copy ended.
+    public var torn: UInt64 = 0
+    /// Completions whose request the tap never saw.
+    public var orphan: UInt64 = 0
+    /// Ring entries (available or used) that went by uncaptured.
+    public var dropped: UInt64 = 0
+    /// Chains or completions that broke a ring rule (the record's error says which).
+    public var malformed: UInt64 = 0
+
+    public init() {}
+
+    public init(captured: UInt64, torn: UInt64, orphan: UInt64, dropped: UInt64, malformed: UInt64) {
+        self.captured = captured; self.torn = torn; self.orphan = orphan; self.dropped = dropped; self.malformed = malformed
+    }
+
+    public static func + (a: TapCounters, b: TapCounters) -> TapCounters {
+        TapCounters(captured: a.captured + b.captured, torn: a.torn + b.torn, orphan: a.orphan + b.orphan,
+                    dropped: a.dropped + b.dropped, malformed: a.malformed + b.malformed)
+    }
+
+    public static func += (a: inout TapCounters, b: TapCounters) { a = a + b }
+
+    /// `captured 10 torn 0 orphan 0 dropped 0 malformed 0`
+    public var text: String {
+        "captured \(captured) torn \(torn) orphan \(orphan) dropped \(dropped) malformed \(malformed)"
+    }
+
+    /// The names and values in their fixed order.
+    public var fields: [(name: String, value: UInt64)] {
+        [("captured", captured), ("torn", torn), ("orphan", orphan), ("dropped", dropped), ("malformed", malformed)]
+    }
+}

@@ -1,0 +1,78 @@
+import VQRecord
+import VirtioRing
+@testable import VirtioTap
+
+/// A split ring in test memory, a driver/device that writes it, and the poller under test.
+/// Layout: ring at 0x1000, buffers of head h at 0x10000 + h * 0x1000 (readable at +0,
+/// writable at +0x800), indirect tables at 0x80000 + h * 0x100.
+struct PollerRig {
+    let memory: InMemoryGuestMemory
+    let ring: SplitQueueLayout
+    let writer: SplitRingWriter<InMemoryGuestMemory>
+    var poller: QueuePoller<InMemoryGuestMemory>
+    var now: UInt64 = 1_000
+
+    static let ringBase: UInt64 = 0x1000
+
+    init(size: UInt16 = 8, readableHeader: Int = 4, writableHeader: Int = 4, snaplen: Int = 64,
+         limits: ChainLimits = ChainLimits(), memory: InMemoryGuestMemory? = nil, ring: SplitQueueLayout? = nil) throws {
+        let mem = memory ?? InMemoryGuestMemory(gpa: 0, size: 0x100000)
+        let layout = try ring ?? SplitQueueLayout.legacy(base: Self.ringBase, size: size)
+        self.memory = mem
+        self.ring = layout
+        writer = SplitRingWriter(memory: mem, layout: layout)
+        poller = QueuePoller(memory: mem, layout: layout,
+                             config: QueueCaptureConfig(queue: 2, readableHeader: readableHeader, writableHeader: writableHeader,
+                                                        snaplen: snaplen, limits: limits))
+    }
+
+    static func readable(_ head: UInt16) -> UInt64 { 0x10000 + UInt64(head) * 0x1000 }
+    static func writable(_ head: UInt16) -> UInt64 { readable(head) + 0x800 }
+    static func table(_ head: UInt16) -> UInt64 { 0x80000 + UInt64(head) * 0x100 }
+
+    /// A request at `head`: an indirect table of one readable and one writable buffer.
+    func post(head: UInt16, request: [UInt8], responseLength: UInt32 = 16) throws {
+        try memory.writeBytes(Self.readable(head), request)
+        try writer.writeIndirectChain([.init(addr: Self.readable(head), len: UInt32(request.count)),
+                                       .init(addr: Self.writable(head), len: responseLength, writable: true)],
+                                      at: head, tableAddr: Self.table(head))
+        try writer.publishAvail(head)
+    }
+
+    /// A direct chain of one writable buffer (an eventq buffer).
+    func postWritable(head: UInt16, length: UInt32 = 16) throws {
+        try writer.writeDirectChain([.init(addr: Self.writable(head), len: length, writable: true)], indices: [head])
+        try writer.publishAvail(head)
+    }
+
+    /// The device writes `response` and returns the chain with `usedLength` (default: the response size).
+    func complete(head: UInt16, response: [UInt8], usedLength: UInt32? = nil) throws {
+        try memory.writeBytes(Self.writable(head), response)
+        try writer.publishUsed(id: UInt32(head), len: usedLength ?? UInt32(response.count))
+    }
+
+    mutating func attach(at ns: UInt64? = nil) throws -> [CaptureRecord] {
+        if let ns { now = ns }
+        var out: [CaptureRecord] = []
+        try poller.attach(clock: TapClock(frozenAt: now), into: &out)
+        return out
+    }
+
+    mutating func poll(at ns: UInt64? = nil) throws -> [CaptureRecord] {
+        if let ns { now = ns } else { now += 1_000 }
+        var out: [CaptureRecord] = []
+        try poller.poll(clock: TapClock(frozenAt: now), into: &out)
+        return out
+    }
+}
+
+extension CaptureRecord {
+    /// Bytes of every segment, in order, joined.
+    var allBytes: [UInt8] { segments.flatMap(\.bytes) }
+    var dropCount: UInt64? { if case let .drop(d) = body { return d.count }; return nil }
+    var dropReason: DropMarker.Reason? { if case let .drop(d) = body { return d.reason }; return nil }
+}
+
+func bytes(_ count: Int, from start: UInt8 = 1) -> [UInt8] {
+    (0..<count).map { start &+ UInt8(truncatingIfNeeded: $0) }
+}

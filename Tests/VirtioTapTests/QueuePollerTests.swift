@@ -1,0 +1,300 @@
+import Testing
+import VQRecord
+import VirtioRing
+@testable import VirtioTap
+
+@Suite struct QueuePollerTests {
+    @Test func aRequestAndItsCompletionArePairedWithLatency() throws {
+        var rig = try PollerRig()
+        #expect(try rig.attach(at: 500).isEmpty)
+        try rig.post(head: 3, request: bytes(8))
+        let first = try rig.poll(at: 1_000)
+        #expect(first.count == 1)
+        let request = try #require(first.first)
+        #expect(request.kind == .available)
+        #expect(request.head == 3)
+        #expect(request.queue == 2)
+        #expect(request.ringIndex == 0)
+        #expect(request.timestampNs == 1_000)
+        #expect(request.flags == [.indirect])
+        #expect(request.segments.map(\.length) == [8, 16])
+        #expect(request.segments[0].bytes == bytes(8))
+        #expect(request.segments[1].bytes == [])
+        #expect(request.segments[1].flags == 2 | RecordSegment.fromIndirectFlag)
+        #expect(request.segments[0].address == PollerRig.readable(3))
+
+        try rig.complete(head: 3, response: bytes(12, from: 0x40))
+        let second = try rig.poll(at: 4_500)
+        #expect(second.count == 1)
+        let response = try #require(second.first)
+        #expect(response.kind == .used)
+        #expect(response.transactionID == request.transactionID)
+        #expect(response.latencyNs == 3_500)
+        #expect(response.usedLength == 12)
+        #expect(response.segments[0].bytes == [])
+        #expect(response.segments[1].bytes == bytes(12, from: 0x40))
+        #expect(rig.poller.counters == TapCounters(captured: 2, torn: 0, orphan: 0, dropped: 0, malformed: 0))
+        #expect(rig.poller.pendingChainCount == 0)
+    }
+
+    @Test func nothingNewMeansNoRecords() throws {
+        var rig = try PollerRig()
+        _ = try rig.attach()
+        #expect(try rig.poll().isEmpty)
+        #expect(rig.poller.counters == TapCounters())
+    }
+
+    @Test func indicesWrapFrom65535To0() throws {
+        var rig = try PollerRig()
+        try rig.writer.setIndices(avail: 65534, used: 65534)
+        _ = try rig.attach()
+        for h: UInt16 in 0..<4 { try rig.post(head: h, request: bytes(4, from: UInt8(h * 10))) }
+        let posted = try rig.poll()
+        #expect(posted.map(\.ringIndex) == [65534, 65535, 0, 1])
+        #expect(posted.map(\.head) == [0, 1, 2, 3])
+        #expect(posted.map { $0.segments[0].bytes } == [bytes(4, from: 0), bytes(4, from: 10), bytes(4, from: 20), bytes(4, from: 30)])
+        for h: UInt16 in [2, 0, 3, 1] { try rig.complete(head: h, response: [UInt8(h)]) }
+        let done = try rig.poll()
+        #expect(done.map(\.head) == [2, 0, 3, 1])
+        #expect(done.map(\.ringIndex) == [65534, 65535, 0, 1])
+        #expect(done.map { $0.segments[1].bytes } == [[2], [0], [3], [1]])
+        #expect(zip(done, [posted[2], posted[0], posted[3], posted[1]]).allSatisfy { $0.transactionID == $1.transactionID })
+        #expect(rig.poller.counters == TapCounters(captured: 8, torn: 0, orphan: 0, dropped: 0, malformed: 0))
+        #expect(rig.poller.lastAvail == 2 && rig.poller.lastUsed == 2)
+    }
+
+    @Test func aLappedRingIsADropWithItsExactCount() throws {
+        var rig = try PollerRig(size: 8)
+        _ = try rig.attach()
+        // 20 chains go by between two polls, each completed at once, heads in turn.
+        for k: UInt16 in 0..<20 {
+            let h = k % 8
+            try rig.post(head: h, request: [UInt8(k)])
+            try rig.complete(head: h, response: [UInt8(k)])
+        }
+        let records = try rig.poll()
+        let drops = records.filter { $0.kind == .drop }
+        #expect(drops.map(\.dropReason) == [.availableLapped, .usedLapped])
+        // The ring keeps 8 entries; the oldest of them shares its slot with the next write.
+        #expect(drops.map(\.dropCount) == [13, 13])
+        let available = records.filter { $0.kind == .available }
+        let used = records.filter { $0.kind == .used }
+        #expect(available.map(\.ringIndex) == Array(13..<20))
+        #expect(available.map { $0.segments[0].bytes } == (13..<20).map { [UInt8($0)] })
+        #expect(used.map { $0.segments[1].bytes } == (13..<20).map { [UInt8($0)] })
+        #expect(zip(available, used).allSatisfy { $0.transactionID == $1.transactionID })
+        #expect(rig.poller.counters == TapCounters(captured: 14, torn: 0, orphan: 0, dropped: 26, malformed: 0))
+        // Every chain accounted for: 20 requests and 20 completions.
+        let c = rig.poller.counters
+        #expect(c.captured + c.dropped + c.torn == 40)
+    }
+
+    @Test func aHeadRepostedBeforeTheCopyIsTorn() throws {
+        var rig = try PollerRig()
+        _ = try rig.attach()
+        try rig.post(head: 5, request: [1, 1, 1, 1])
+        try rig.complete(head: 5, response: [0xa])
+        try rig.post(head: 5, request: [2, 2, 2, 2])
+        let records = try rig.poll()
+        #expect(records.map(\.kind) == [.available, .available, .used])
+        // Both postings read the second request's bytes: the first is torn, its completion too.
+        #expect(records[0].flags.contains(.torn))
+        #expect(records[0].segments[0].bytes == [2, 2, 2, 2])
+        #expect(!records[1].flags.contains(.torn))
+        #expect(records[1].segments[0].bytes == [2, 2, 2, 2])
+        #expect(records[2].flags.contains(.torn))
+        #expect(records[2].transactionID == records[0].transactionID)
+        #expect(rig.poller.counters == TapCounters(captured: 1, torn: 2, orphan: 0, dropped: 0, malformed: 0))
+        // The second posting stays pending and pairs with the next completion.
+        try rig.complete(head: 5, response: [0xb])
+        let next = try rig.poll()
+        #expect(next.count == 1)
+        #expect(next[0].transactionID == records[1].transactionID)
+        #expect(next[0].segments[1].bytes == [0xb])
+        #expect(!next[0].flags.contains(.torn))
+    }
+
+    @Test func aCompletionWhoseBuffersTheDeviceReusedIsTorn() throws {
+        var rig = try PollerRig()
+        _ = try rig.attach()
+        try rig.post(head: 1, request: [1])
+        _ = try rig.poll()
+        try rig.complete(head: 1, response: [0xa])
+        try rig.post(head: 1, request: [2])
+        try rig.complete(head: 1, response: [0xb])
+        let records = try rig.poll()
+        #expect(records.map(\.kind) == [.available, .used, .used])
+        #expect(records[1].flags.contains(.torn))
+        #expect(records[1].segments[1].bytes == [0xb])
+        #expect(!records[2].flags.contains(.torn))
+        // The reposting was copied intact: its head was not posted again.
+        #expect(!records[0].flags.contains(.torn))
+        #expect(rig.poller.counters == TapCounters(captured: 3, torn: 1, orphan: 0, dropped: 0, malformed: 0))
+    }
+
+    @Test func aCompletionOfAnUnseenRequestIsAnOrphan() throws {
+        var rig = try PollerRig()
+        _ = try rig.attach()
+        try rig.writer.writeDirectChain([.init(addr: PollerRig.writable(6), len: 8, writable: true)], indices: [6])
+        try rig.complete(head: 6, response: bytes(8))
+        let records = try rig.poll()
+        #expect(records.count == 1)
+        #expect(records[0].kind == .used)
+        #expect(records[0].flags == [.orphan])
+        #expect(records[0].head == 6)
+        #expect(records[0].latencyNs == 0)
+        #expect(records[0].segments.first?.bytes == bytes(8))
+        #expect(rig.poller.counters == TapCounters(captured: 0, torn: 0, orphan: 1, dropped: 0, malformed: 0))
+    }
+
+    @Test func attachingMidFlightSnapshotsWhatIsOutstanding() throws {
+        var rig = try PollerRig()
+        try rig.post(head: 0, request: [9])
+        try rig.post(head: 1, request: [7, 7])
+        try rig.postWritable(head: 2, length: 16)
+        try rig.complete(head: 0, response: [1])
+        let attached = try rig.attach(at: 2_000)
+        // avail.idx - used.idx = 2: the last two entries, an eventq-like buffer included.
+        #expect(attached.map(\.head) == [1, 2])
+        #expect(attached.allSatisfy { $0.kind == .available && $0.flags.contains(.preAttach) })
+        #expect(attached[0].segments[0].bytes == [7, 7])
+        #expect(attached[1].segments.map(\.length) == [16])
+        #expect(attached.allSatisfy { $0.timestampNs == 2_000 })
+        try rig.complete(head: 2, response: bytes(16, from: 0x80))
+        try rig.complete(head: 1, response: [3])
+        let done = try rig.poll(at: 5_000)
+        #expect(done.map(\.head) == [2, 1])
+        #expect(done.allSatisfy { $0.flags.contains(.preAttach) && !$0.flags.contains(.orphan) })
+        #expect(done[0].segments[0].bytes == bytes(16, from: 0x80))
+        #expect(done[0].transactionID == attached[1].transactionID)
+        #expect(done[0].latencyNs == 3_000)
+        #expect(rig.poller.counters == TapCounters(captured: 4, torn: 0, orphan: 0, dropped: 0, malformed: 0))
+    }
+
+    @Test func snapLengthCutsPayloadOnlyAndKeepsOriginalLengths() throws {
+        var rig = try PollerRig(readableHeader: 4, writableHeader: 3, snaplen: 2)
+        _ = try rig.attach()
+        try rig.post(head: 0, request: bytes(10), responseLength: 12)
+        let posted = try rig.poll()
+        #expect(posted[0].segments[0].bytes == bytes(6))
+        #expect(posted[0].segments[0].length == 10)
+        #expect(posted[0].flags.contains(.snaplenTruncated))
+        try rig.complete(head: 0, response: bytes(12, from: 0x20), usedLength: 9)
+        let done = try rig.poll()
+        #expect(done[0].segments[1].bytes == bytes(5, from: 0x20))
+        #expect(done[0].segments[1].length == 12)
+        #expect(done[0].flags.contains(.snaplenTruncated))
+
+        var whole = try PollerRig(readableHeader: 4, writableHeader: 3, snaplen: 0)
+        _ = try whole.attach()
+        try whole.post(head: 0, request: bytes(10), responseLength: 12)
+        let all = try whole.poll()
+        #expect(all[0].segments[0].bytes == bytes(10))
+        #expect(!all[0].flags.contains(.snaplenTruncated))
+    }
+
+    @Test func headersAreKeptWholeAcrossSegments() throws {
+        var rig = try PollerRig(readableHeader: 6, writableHeader: 0, snaplen: 1)
+        _ = try rig.attach()
+        try rig.memory.writeBytes(PollerRig.readable(0), bytes(4))
+        try rig.memory.writeBytes(PollerRig.readable(0) + 0x100, bytes(8, from: 0x10))
+        try rig.writer.writeIndirectChain([.init(addr: PollerRig.readable(0), len: 4),
+                                           .init(addr: PollerRig.readable(0) + 0x100, len: 8)],
+                                          at: 0, tableAddr: PollerRig.table(0))
+        try rig.writer.publishAvail(0)
+        let r = try rig.poll()
+        #expect(r[0].segments.map(\.bytes) == [bytes(4), bytes(3, from: 0x10)])
+    }
+
+    @Test func usedLengthIsClampedAndAnExcessIsFlagged() throws {
+        var rig = try PollerRig(snaplen: 0)
+        _ = try rig.attach()
+        try rig.post(head: 0, request: [1], responseLength: 10)
+        try rig.post(head: 1, request: [1], responseLength: 10)
+        _ = try rig.poll()
+        try rig.complete(head: 0, response: bytes(10), usedLength: 5)
+        try rig.complete(head: 1, response: bytes(10), usedLength: 20)
+        let done = try rig.poll()
+        #expect(done[0].segments[1].bytes == bytes(5))
+        #expect(done[0].flags == [.indirect])
+        #expect(done[1].segments[1].bytes == bytes(10))
+        #expect(done[1].usedLength == 20)
+        #expect(done[1].flags.contains(.usedLengthExceeds))
+        #expect(done[1].errorCode == RingErrorCode.usedLengthExceeds.rawValue)
+        #expect(done[1].errorDetail == 20)
+        #expect(rig.poller.counters == TapCounters(captured: 3, torn: 0, orphan: 0, dropped: 0, malformed: 1))
+    }
+
+    @Test func aUsedIDOutOfRangeIsMalformed() throws {
+        var rig = try PollerRig()
+        _ = try rig.attach()
+        try rig.writer.publishUsed(id: 4000, len: 1)
+        let r = try rig.poll()
+        #expect(r.count == 1)
+        #expect(r[0].flags == [.malformed])
+        #expect(r[0].head == 0xffff)
+        #expect(r[0].errorCode == RingErrorCode.usedIDOutOfRange.rawValue)
+        #expect(r[0].errorDetail == 4000)
+        #expect(rig.poller.counters.malformed == 1)
+    }
+
+    @Test func aFreedIndirectTableScribbledBeforeTheCopyIsTornNotMalformed() throws {
+        var rig = try PollerRig()
+        _ = try rig.attach()
+        try rig.post(head: 4, request: [1])
+        // The device returns it and the guest allocator scribbles the freed table.
+        try rig.complete(head: 4, response: [2])
+        try rig.writer.writeTable([Descriptor(addr: 0xdead_0000_0000, len: 64)], at: PollerRig.table(4))
+        let r = try rig.poll()
+        #expect(r.map(\.kind) == [.available, .used])
+        #expect(r[0].flags.contains(.torn))
+        #expect(!r[0].flags.contains(.malformed))
+        #expect(r[0].errorCode == RingErrorCode.bufferOutsideMemory.rawValue)
+        #expect(r[1].flags.contains(.torn))
+        #expect(rig.poller.counters == TapCounters(captured: 0, torn: 2, orphan: 0, dropped: 0, malformed: 0))
+    }
+
+    @Test func aBrokenChainStillOutstandingIsMalformedAndItsCompletionToo() throws {
+        var rig = try PollerRig()
+        _ = try rig.attach()
+        try rig.writer.writeTable([Descriptor(addr: 0xdead_0000_0000, len: 64)], at: PollerRig.table(4))
+        try rig.writer.writeDescriptor(Descriptor(addr: PollerRig.table(4), len: 16, flags: .indirect), at: 4)
+        try rig.writer.publishAvail(4)
+        let r = try rig.poll()
+        #expect(r[0].flags == [.malformed])
+        try rig.writer.publishUsed(id: 4, len: 0)
+        let u = try rig.poll()
+        #expect(u[0].flags.contains(.malformed))
+        #expect(u[0].transactionID == r[0].transactionID)
+        #expect(u[0].errorCode == RingErrorCode.bufferOutsideMemory.rawValue)
+        #expect(rig.poller.counters == TapCounters(captured: 0, torn: 0, orphan: 0, dropped: 0, malformed: 2))
+    }
+
+    @Test func pendingChainsAreListedOldestFirst() throws {
+        var rig = try PollerRig()
+        _ = try rig.attach()
+        try rig.post(head: 6, request: [1])
+        try rig.post(head: 2, request: [1])
+        try rig.post(head: 4, request: [1])
+        _ = try rig.poll(at: 10)
+        try rig.complete(head: 2, response: [0])
+        _ = try rig.poll(at: 20)
+        #expect(rig.poller.pending.map(\.head) == [6, 4])
+        #expect(rig.poller.pending.map(\.availIndex) == [0, 2])
+        #expect(rig.poller.pending.map(\.availNs) == [10, 10])
+    }
+
+    @Test func startingFreshAfterAResetCapturesFromIndexZero() throws {
+        var rig = try PollerRig()
+        try rig.post(head: 0, request: [1])
+        _ = try rig.attach()
+        try rig.writer.reset()
+        rig.poller.startFresh()
+        try rig.post(head: 3, request: [5])
+        let r = try rig.poll()
+        #expect(r.count == 1)
+        #expect(r[0].head == 3)
+        #expect(r[0].ringIndex == 0)
+        #expect(!r[0].flags.contains(.preAttach))
+    }
+}
