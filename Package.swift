@@ -33,15 +33,17 @@ let package = Package(
         .target(name: "VirtioSCSI", dependencies: ["VQWire", "VQRecord"]),
         // The tap: read-only mapping of guest memory, discovery, ring pollers, loss accounting.
         .target(name: "VirtioTap", dependencies: ["VirtioRing", "VQRecord", "CVQSys"]),
+        // pcapng writing (our own blocks) and reading pcap/pcapng through libpcap.
+        .target(name: "PcapNG", dependencies: ["VQWire", "VQRecord", "CPcap"]),
         // Matching, latency, statistics: listeners of decoded records.
         .target(name: "VQAnalysis", dependencies: ["VirtioSCSI", "VQRecord", "VQWire"]),
         // Sinks: text (tcpdump-like tiers) and JSON lines renderers of field trees and records.
-        .target(name: "VQOutput", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
+        .target(name: "VQOutput", dependencies: ["VQAnalysis", "PcapNG", "VirtioSCSI", "VQRecord", "VQWire"]),
 
         .executableTarget(
             name: "vqtap",
             dependencies: [
-                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "CPcap", "CNcurses", "CVQSys",
+                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "PcapNG", "CPcap", "CNcurses", "CVQSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -52,6 +54,7 @@ let package = Package(
         .testTarget(name: "VirtioSCSITests", dependencies: ["VirtioSCSI", "VQWire", "VQOutput"]),
         .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "VQAnalysisTests", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
+        .testTarget(name: "PcapNGTests", dependencies: ["PcapNG", "VQRecord", "VQWire"]),
         .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput"]),
     ],
     swiftLanguageModes: [.v6]
