@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "VQAnalysisTests", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "PcapNGTests", dependencies: ["PcapNG", "VQRecord", "VQWire"]),
-        .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput"]),
+        .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput", "VQAnalysis", "VQRecord", "VirtioSCSI", "PcapNG"]),
     ],
     swiftLanguageModes: [.v6]
 )

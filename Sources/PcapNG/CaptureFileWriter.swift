@@ -133,25 +133,28 @@ public struct DeviceInfo: Sendable, Equatable {
     }
 }
 
-public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
-    public struct Options: Sendable {
-        public var hardware: String
-        public var os: String
-        public var userApplication: String
-        public var snaplen: UInt32
-        public var rotation: RotationOptions
-        /// Buffered bytes that trigger a write; the caller's `flush()` writes sooner.
-        public var bufferBytes: Int
-        /// The name of a queue in `if_name` (`controlq`, `request0`): the caller knows the device.
-        public var queueName: @Sendable (_ deviceType: UInt16, _ queue: UInt16) -> String
+/// Section header options, snap length, rotation and buffering of a capture file.
+public struct CaptureFileOptions: Sendable {
+    public var hardware: String
+    public var os: String
+    public var userApplication: String
+    public var snaplen: UInt32
+    public var rotation: RotationOptions
+    /// Buffered bytes that trigger a write; the caller's `flush()` writes sooner.
+    public var bufferBytes: Int
+    /// The name of a queue in `if_name` (`controlq`, `request0`): the caller knows the device.
+    public var queueName: @Sendable (_ deviceType: UInt16, _ queue: UInt16) -> String
 
-        public init(hardware: String = "", os: String = "", userApplication: String = "vqtap", snaplen: UInt32 = 262_144,
-                    rotation: RotationOptions = RotationOptions(), bufferBytes: Int = 1 << 18,
-                    queueName: @escaping @Sendable (UInt16, UInt16) -> String = { _, q in "queue\(q)" }) {
-            self.hardware = hardware; self.os = os; self.userApplication = userApplication; self.snaplen = snaplen
-            self.rotation = rotation; self.bufferBytes = bufferBytes; self.queueName = queueName
-        }
+    public init(hardware: String = "", os: String = "", userApplication: String = "vqtap", snaplen: UInt32 = 262_144,
+                rotation: RotationOptions = RotationOptions(), bufferBytes: Int = 1 << 18,
+                queueName: @escaping @Sendable (UInt16, UInt16) -> String = { _, q in "queue\(q)" }) {
+        self.hardware = hardware; self.os = os; self.userApplication = userApplication; self.snaplen = snaplen
+        self.rotation = rotation; self.bufferBytes = bufferBytes; self.queueName = queueName
     }
+}
+
+public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
+    public typealias Options = CaptureFileOptions
 
     /// Per-interface counters of the current file (ISB).
     public struct InterfaceStatistics: Sendable, Equatable {

@@ -51,7 +51,8 @@ public final class PcapFileReader: RecordSource {
         handle = h
         linkType = pcap_datalink(h)
         if let want = requireLinkType, linkType != Int32(want.rawValue) {
-            let name = pcap_datalink_val_to_name(linkType).map { String(cString: $0) } ?? "unknown"
+            let name = pcap_datalink_val_to_name(linkType).map { String(cString: $0) }
+                ?? UInt16(exactly: linkType).flatMap(LinkType.init(rawValue:))?.name ?? "unknown"
             // deinit closes the handle: the instance is complete.
             throw .wrongLinkType(path: path, linkType: linkType, name: name)
         }

@@ -27,6 +27,8 @@ public enum LinkType: UInt16, Sendable {
     case user0 = 147
     /// Exported PDUs tagged with the name of the dissector that decodes them.
     case wiresharkUpperPDU = 252
+
+    public var name: String { self == .user0 ? "USER0" : "WIRESHARK_UPPER_PDU" }
 }
 
 /// The direction of an enhanced packet block (`frame.p2p_dir` in Wireshark).

@@ -67,7 +67,7 @@ enum CaptureEncapsulation: String, ExpressibleByArgument, CaseIterable {
 
 enum CaptureFiles {
     /// Section header options: vqtap's version, the machine and the system (capinfos shows them).
-    static func options(rotation: RotationOptions) -> CaptureFileWriter<RecordPacketEncoder>.Options {
+    static func options(rotation: RotationOptions) -> CaptureFileOptions {
         var u = utsname()
         uname(&u)
         func text<T>(_ field: T) -> String {
@@ -76,19 +76,6 @@ enum CaptureFiles {
         return .init(hardware: text(u.machine), os: "\(text(u.sysname)) \(text(u.release))",
                      userApplication: "vqtap \(VersionInfo.version)", rotation: rotation,
                      queueName: { type, queue in type == 8 ? VirtioSCSIQueueRole(queue: queue).name : "queue\(queue)" })
-    }
-}
-
-extension CaptureFileWriter.Options {
-    init(_ other: CaptureFileWriter<RecordPacketEncoder>.Options) {
-        self.init(hardware: other.hardware, os: other.os, userApplication: other.userApplication, snaplen: other.snaplen,
-                  rotation: other.rotation, bufferBytes: other.bufferBytes, queueName: other.queueName)
-    }
-}
-
-extension CaptureFileWriter where Encoder == ISCSIExportEncoder {
-    init(path: String, encoder: ISCSIExportEncoder, options: CaptureFileWriter<RecordPacketEncoder>.Options) throws(PcapNGWriteError) {
-        try self.init(path: path, encoder: encoder, options: Options(options))
     }
 }
 

@@ -24,6 +24,10 @@ enum VQTapBinary {
     }
 
     static func run(_ args: [String], stdin: String? = nil) throws -> VQTapRun {
+        try run(args, stdinData: stdin.map { Data($0.utf8) })
+    }
+
+    static func run(_ args: [String], stdinData: Data?) throws -> VQTapRun {
         let p = Process()
         p.executableURL = url
         p.arguments = args
@@ -33,8 +37,13 @@ enum VQTapBinary {
         let input = Pipe()
         p.standardInput = input
         try p.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
+        // Feed standard input from another thread: a large input must not block on a full pipe.
+        let writer = input.fileHandleForWriting
+        let feeder = Thread {
+            if let stdinData { writer.write(stdinData) }
+            try? writer.close()
+        }
+        feeder.start()
         // Read both pipes before waiting, so a large output cannot deadlock the child.
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
