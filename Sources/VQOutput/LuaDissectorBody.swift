@@ -131,7 +131,7 @@ local function scsi_completion(lun, tag, status, response, residual, sense, data
     if response ~= 0 then rsp = 1 end
     pdu = ByteArray.new("21" .. be(flags, 1) .. be(rsp, 1) .. be(status, 1) .. "00" .. be(seg:len(), 3))
     pdu:append(ByteArray.new(string.rep("00", 8)))
-    pdu:append(ByteArray.new(be(tag, 4) .. "00000000" .. "00000001" .. "00000002" .. "00000002" .. string.rep("00", 12) .. be(residual, 4)))
+    pdu:append(ByteArray.new(be(tag, 4) .. "00000000" .. "00000001" .. "00000002" .. "00000002" .. string.rep("00", 8) .. be(residual, 4)))
     pdu:append(seg)
   end
   pad(pdu)
