@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "vqtap", targets: ["vqtap"]),
+        .executable(name: "vqtap-pcap-bench", targets: ["vqtap-pcap-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -46,6 +47,10 @@ let package = Package(
                 "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "PcapNG", "CPcap", "CNcurses", "CVQSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+
+        // benchmarks/pcap: the writer's side of the pcapng bars.
+        .executableTarget(name: "vqtap-pcap-bench", dependencies: ["PcapNG", "VQRecord", "VQWire", "VirtioSCSI"],
+                          path: "benchmarks/pcap/bench"),
 
         .testTarget(name: "VQWireTests", dependencies: ["VQWire"]),
         .testTarget(name: "VQRecordTests", dependencies: ["VQRecord", "VQWire"]),
