@@ -50,9 +50,9 @@ struct BlockOutput {
     }
 
     /// Writes every byte or throws; a short write on a full disk leaves a cut last block.
-    mutating func write(_ bytes: [UInt8]) throws(PcapNGWriteError) {
+    mutating func write(_ raw: UnsafeRawBufferPointer) throws(PcapNGWriteError) {
         var failure: Int32 = 0
-        let n: Int = bytes.withUnsafeBytes { raw in
+        let n: Int = {
             guard let base = raw.baseAddress else { return 0 }
             var offset = 0
             while offset < raw.count {
@@ -66,7 +66,7 @@ struct BlockOutput {
                 offset += k
             }
             return offset
-        }
+        }()
         written += UInt64(n)
         if failure == ENOSPC || failure == EDQUOT { throw .diskFull(path: path) }
         if failure != 0 { throw .writeFailed(path: path, reason: Self.errnoText(failure)) }

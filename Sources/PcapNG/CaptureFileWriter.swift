@@ -30,7 +30,7 @@ public protocol PacketEncoder {
     var linkType: LinkType { get }
     /// Appends zero or more enhanced packet blocks for `record` (with
     /// `PcapNGBlocks.appendEnhancedPacket`) and returns how many.
-    mutating func appendPackets(for record: CaptureRecord, interface: UInt32, into w: inout ByteWriter) -> Int
+    mutating func appendPackets(for record: CaptureRecord, interface: UInt32, into w: BlockBuffer) -> Int
     /// Text after the device part of an interface description (e.g. the synthetic port).
     func interfaceNote(_ key: InterfaceKey) -> String
 }
@@ -44,12 +44,55 @@ public struct RecordPacketEncoder: PacketEncoder {
     public init() {}
     public var linkType: LinkType { .user0 }
 
-    public mutating func appendPackets(for record: CaptureRecord, interface: UInt32, into w: inout ByteWriter) -> Int {
+    public mutating func appendPackets(for record: CaptureRecord, interface: UInt32, into w: BlockBuffer) -> Int {
         let length = record.encodedLength
         PcapNGBlocks.appendEnhancedPacket(
-            into: &w, interface: interface, timestampNs: record.timestampNs, dataLength: length,
-            originalLength: record.originalLength, direction: record.direction) { w in record.encode(into: &w) }
+            into: w, interface: interface, timestampNs: record.timestampNs, dataLength: length,
+            originalLength: record.originalLength, direction: record.direction) { w in record.encode(into: w) }
         return 1
+    }
+}
+
+extension CaptureRecord {
+    /// `encode(into: ByteWriter)` (VQRecord/RecordCoding.swift, man/vqtap-pcapng.5) straight
+    /// into the block buffer: the writer's hot path. A test checks both give the same bytes
+    /// for every kind of record.
+    public func encode(into w: BlockBuffer) {
+        w.reserve(encodedLength)
+        w.bytes(Self.magic)
+        w.u8(Self.version)
+        w.u8(kind.rawValue)
+        w.le16(UInt16(Self.headerLength))
+        w.le16(deviceType)
+        w.le16(deviceInstance)
+        w.le16(queue)
+        w.le16(head)
+        w.le32(flags.rawValue)
+        w.le32(usedLength)
+        w.le64(transactionID)
+        w.le64(latencyNs)
+        w.le16(ringIndex)
+        w.le16(UInt16(clamping: segments.count))
+        w.le16(errorCode)
+        w.le16(0)
+        w.le64(errorDetail)
+        switch body {
+        case let .chain(segments):
+            for s in segments.prefix(Int(UInt16.max)) {
+                w.le64(s.address)
+                w.le32(s.length)
+                w.le32(UInt32(clamping: s.bytes.count))
+                w.le16(s.flags)
+                w.le16(0)
+                w.bytes(s.bytes)
+                w.zeros(PcapNGBlocks.padding(s.bytes.count))
+            }
+        case .drop, .deviceState:
+            // Markers are rare: the reference encoding.
+            var b = ByteWriter(capacity: 128)
+            encode(into: &b)
+            w.bytes(b.bytes[Self.headerLength...])
+        }
     }
 }
 
@@ -174,7 +217,7 @@ public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
     public let options: Options
     public private(set) var encoder: Encoder
     private var output: BlockOutput?
-    private var pending: ByteWriter
+    private let pending: BlockBuffer
     private var interfaces: [Interface] = []
     private var interfaceIDs: [InterfaceKey: UInt32] = [:]
     private var devices: [UInt16: DeviceInfo] = [:]
@@ -199,7 +242,7 @@ public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
         self.path = path
         self.options = options
         self.encoder = encoder
-        pending = ByteWriter(capacity: options.bufferBytes + 4096)
+        pending = BlockBuffer(capacity: options.bufferBytes + 4096)
         try openFile()
     }
 
@@ -213,10 +256,10 @@ public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
         let name = options.rotation.rotates ? options.rotation.fileName(base: path, index: fileIndex) : path
         output = try BlockOutput(path: name)
         files.append(name)
-        pending.writeBytes(PcapNGBlocks.sectionHeader(hardware: options.hardware, os: options.os, userApplication: options.userApplication))
+        pending.bytes(PcapNGBlocks.sectionHeader(hardware: options.hardware, os: options.os, userApplication: options.userApplication))
         // Interface ids stay the same in every file of a rotation.
         for i in interfaces.indices {
-            pending.writeBytes(interfaces[i].block)
+            pending.bytes(interfaces[i].block)
             interfaces[i].stats = InterfaceStatistics()
         }
         fileFirstNs = nil
@@ -239,7 +282,7 @@ public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
         let id = UInt32(interfaces.count)
         interfaces.append(Interface(key: key, block: block))
         interfaceIDs[key] = id
-        pending.writeBytes(block)
+        pending.bytes(block)
         return id
     }
 
@@ -252,7 +295,7 @@ public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
                                                         features: m.features)
         }
         let id = interfaceID(for: record)
-        let n = encoder.appendPackets(for: record, interface: id, into: &pending)
+        let n = encoder.appendPackets(for: record, interface: id, into: pending)
         packetCount += UInt64(n)
         recordCount += 1
         var s = interfaces[Int(id)].stats
@@ -278,10 +321,11 @@ public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
     /// Writes the buffered blocks.
     public mutating func flush() throws(PcapNGWriteError) {
         guard pending.count > 0, var out = output else { return }
-        let bytes = pending.bytes
-        pending = ByteWriter(capacity: options.bufferBytes + 4096)
-        defer { output = out }
-        try out.write(bytes)
+        defer {
+            output = out
+            pending.removeAll()
+        }
+        try pending.withUnsafeBytes { raw throws(PcapNGWriteError) in try out.write(raw) }
     }
 
     public var statistics: [(InterfaceKey, InterfaceStatistics)] { interfaces.map { ($0.key, $0.stats) } }
@@ -289,7 +333,7 @@ public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
     private mutating func closeFile(at endNs: UInt64) throws(PcapNGWriteError) {
         for (i, interface) in interfaces.enumerated() {
             let s = interface.stats
-            pending.writeBytes(PcapNGBlocks.interfaceStatistics(
+            pending.bytes(PcapNGBlocks.interfaceStatistics(
                 interface: UInt32(i), timestampNs: max(endNs, s.lastNs), startNs: s.firstNs == 0 ? fileFirstNs ?? endNs : s.firstNs,
                 endNs: max(endNs, s.lastNs), received: s.records, dropped: s.dropped))
         }

@@ -136,31 +136,39 @@ public enum PcapNGBlocks {
     }
 
     /// Appends an enhanced packet block whose data `writeData` appends (exactly `dataLength`
-    /// bytes), so that large payloads are not copied twice.
-    public static func appendEnhancedPacket(into w: inout ByteWriter, interface: UInt32, timestampNs: UInt64,
+    /// bytes), so that payloads are not copied twice.
+    @inline(__always)
+    public static func appendEnhancedPacket(into w: BlockBuffer, interface: UInt32, timestampNs: UInt64,
                                             dataLength: Int, originalLength: Int, direction: PacketDirection,
-                                            comment: [UInt8] = [], writeData: (inout ByteWriter) -> Void) {
+                                            comment: [UInt8] = [], writeData: (BlockBuffer) -> Void) {
         let total = UInt32(enhancedPacketLength(dataLength: dataLength, direction: direction, comment: comment))
-        w.writeLE32(enhancedPacketType)
-        w.writeLE32(total)
-        w.writeLE32(interface)
-        w.writeLE32(UInt32(truncatingIfNeeded: timestampNs >> 32))
-        w.writeLE32(UInt32(truncatingIfNeeded: timestampNs))
-        w.writeLE32(UInt32(dataLength))
-        w.writeLE32(UInt32(clamping: max(originalLength, dataLength)))
+        w.reserve(Int(total))
+        w.le32(enhancedPacketType)
+        w.le32(total)
+        w.le32(interface)
+        w.le32(UInt32(truncatingIfNeeded: timestampNs >> 32))
+        w.le32(UInt32(truncatingIfNeeded: timestampNs))
+        w.le32(UInt32(dataLength))
+        w.le32(UInt32(clamping: max(originalLength, dataLength)))
         let before = w.count
-        writeData(&w)
+        writeData(w)
         precondition(w.count - before == dataLength, "enhanced packet data length")
-        w.writeZeros(padding(dataLength))
+        w.zeros(padding(dataLength))
         if direction != .unknown || !comment.isEmpty {
             if direction != .unknown {
-                w.writeLE16(2)
-                w.writeLE16(4)
-                w.writeLE32(direction.rawValue)
+                w.le16(2)
+                w.le16(4)
+                w.le32(direction.rawValue)
             }
-            if !comment.isEmpty { option(1, comment, into: &w) }
-            w.writeLE32(0)
+            if !comment.isEmpty {
+                let n = min(comment.count, Int(UInt16.max) - 3)
+                w.le16(1)
+                w.le16(UInt16(n))
+                w.bytes(comment.prefix(n))
+                w.zeros(padding(n))
+            }
+            w.le32(0)
         }
-        w.writeLE32(total)
+        w.le32(total)
     }
 }

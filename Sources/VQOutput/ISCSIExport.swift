@@ -264,14 +264,14 @@ public struct ISCSIExportEncoder: PacketEncoder {
         return (w.bytes, comment)
     }
 
-    public mutating func appendPackets(for record: CaptureRecord, interface: UInt32, into w: inout ByteWriter) -> Int {
+    public mutating func appendPackets(for record: CaptureRecord, interface: UInt32, into w: BlockBuffer) -> Int {
         guard let (bytes, comment) = packet(for: record) else {
             skipped += 1
             return 0
         }
         let text = Array(comment.utf8)
-        PcapNGBlocks.appendEnhancedPacket(into: &w, interface: interface, timestampNs: record.timestampNs, dataLength: bytes.count,
-                                          originalLength: bytes.count, direction: record.direction, comment: text) { $0.writeBytes(bytes) }
+        PcapNGBlocks.appendEnhancedPacket(into: w, interface: interface, timestampNs: record.timestampNs, dataLength: bytes.count,
+                                          originalLength: bytes.count, direction: record.direction, comment: text) { $0.bytes(bytes) }
         return 1
     }
 }

@@ -144,13 +144,28 @@ struct Read: ParsableCommand {
         var undecodable = 0
         var badRecords = 0
         var dropped: UInt64 = 0
-        var flagged: [String: Int] = [:]
+        /// Records with each flag bit set (names only at the end: this runs per record).
+        var flagBits = [Int](repeating: 0, count: 32)
 
         mutating func count(_ d: DecodedRecord?, record: CaptureRecord) {
             perKind[record.kind, default: 0] += 1
             if case let .drop(m) = record.body { dropped &+= m.count }
             if let d, case .undecodable? = d.decode?.content { undecodable += 1 }
-            for name in record.flags.names { flagged[name, default: 0] += 1 }
+            var bits = record.flags.rawValue
+            while bits != 0 {
+                let b = bits.trailingZeroBitCount
+                flagBits[b] += 1
+                bits &= bits - 1
+            }
+        }
+
+        var flagged: [String: Int] {
+            var out: [String: Int] = [:]
+            for (b, n) in flagBits.enumerated() where n > 0 {
+                let names = RecordFlags(rawValue: 1 << UInt32(b)).names
+                out[names.first ?? "bit\(b)", default: 0] += n
+            }
+            return out
         }
 
         var lines: [String] {

@@ -232,7 +232,12 @@ func blocks(_ bytes: [UInt8]) -> [(type: UInt32, offset: Int, length: Int)] {
     }
 
     @Test func encodedLengthMatchesEncoding() {
-        for r in sampleRecords() { #expect(r.encodedLength == r.encoded.count) }
+        for r in sampleRecords() {
+            #expect(r.encodedLength == r.encoded.count)
+            let b = BlockBuffer(capacity: 8)
+            r.encode(into: b)
+            #expect(b.array == r.encoded)
+        }
         var cut = sampleRecords()[1]
         cut.flags = [.snaplenTruncated]
         cut.body = .chain([RecordSegment(address: 0, length: 4097, flags: 0, bytes: [1, 2, 3])])

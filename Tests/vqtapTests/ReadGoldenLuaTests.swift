@@ -205,12 +205,12 @@ struct PrefixEncoder: PacketEncoder {
     var linkType: LinkType { .user0 }
     var cuts: [Int]
 
-    mutating func appendPackets(for record: CaptureRecord, interface: UInt32, into w: inout ByteWriter) -> Int {
+    mutating func appendPackets(for record: CaptureRecord, interface: UInt32, into w: BlockBuffer) -> Int {
         let bytes = record.encoded
         for cut in cuts where cut < bytes.count {
             let prefix = Array(bytes.prefix(cut))
-            PcapNGBlocks.appendEnhancedPacket(into: &w, interface: interface, timestampNs: record.timestampNs, dataLength: prefix.count,
-                                              originalLength: bytes.count, direction: record.direction) { $0.writeBytes(prefix) }
+            PcapNGBlocks.appendEnhancedPacket(into: w, interface: interface, timestampNs: record.timestampNs, dataLength: prefix.count,
+                                              originalLength: bytes.count, direction: record.direction) { $0.bytes(prefix) }
         }
         return cuts.count
     }

@@ -177,12 +177,12 @@ struct VersionPatchingEncoder: PacketEncoder {
     var index = 0
     var linkType: LinkType { .user0 }
 
-    mutating func appendPackets(for record: CaptureRecord, interface: UInt32, into w: inout ByteWriter) -> Int {
+    mutating func appendPackets(for record: CaptureRecord, interface: UInt32, into w: BlockBuffer) -> Int {
         var bytes = record.encoded
         if index == patchIndex { bytes[4] = 2 }
         index += 1
-        PcapNGBlocks.appendEnhancedPacket(into: &w, interface: interface, timestampNs: record.timestampNs, dataLength: bytes.count,
-                                          originalLength: bytes.count, direction: record.direction) { $0.writeBytes(bytes) }
+        PcapNGBlocks.appendEnhancedPacket(into: w, interface: interface, timestampNs: record.timestampNs, dataLength: bytes.count,
+                                          originalLength: bytes.count, direction: record.direction) { $0.bytes(bytes) }
         return 1
     }
 }
