@@ -5,9 +5,9 @@ import Glibc
 /// The writer's output buffer: whole blocks gathered in one growing allocation, integers
 /// stored little-endian in place (no per-byte appends), written out and reused.
 public final class BlockBuffer {
-    private var base: UnsafeMutableRawPointer
-    private var capacity: Int
-    public private(set) var count = 0
+    @exclusivity(unchecked) private var base: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private var capacity: Int
+    @exclusivity(unchecked) public private(set) var count = 0
 
     public init(capacity: Int = 1 << 16) {
         self.capacity = max(capacity, 64)
@@ -51,6 +51,36 @@ public final class BlockBuffer {
         reserve(8)
         base.storeBytes(of: v.littleEndian, toByteOffset: count, as: UInt64.self)
         count += 8
+    }
+
+    // Stores after a `reserve` that covered them (the hot paths reserve a whole block once).
+    @inline(__always) func uncheckedLE16(_ v: UInt16) {
+        base.storeBytes(of: v.littleEndian, toByteOffset: count, as: UInt16.self)
+        count += 2
+    }
+
+    @inline(__always) func uncheckedLE32(_ v: UInt32) {
+        base.storeBytes(of: v.littleEndian, toByteOffset: count, as: UInt32.self)
+        count += 4
+    }
+
+    @inline(__always) func uncheckedLE64(_ v: UInt64) {
+        base.storeBytes(of: v.littleEndian, toByteOffset: count, as: UInt64.self)
+        count += 8
+    }
+
+    @inline(__always) func uncheckedBytes(_ b: [UInt8]) {
+        let n = b.count
+        guard n > 0 else { return }
+        b.withUnsafeBytes { src in
+            if let s = src.baseAddress { (base + count).copyMemory(from: s, byteCount: n) }
+        }
+        count += n
+    }
+
+    @inline(__always) func uncheckedZeros(_ n: Int) {
+        for i in 0..<n { base.storeBytes(of: UInt8(0), toByteOffset: count + i, as: UInt8.self) }
+        count += n
     }
 
     public func bytes<C: Collection>(_ b: C) where C.Element == UInt8 {

@@ -57,41 +57,44 @@ extension CaptureRecord {
     /// `encode(into: ByteWriter)` (VQRecord/RecordCoding.swift, man/vqtap-pcapng.5) straight
     /// into the block buffer: the writer's hot path. A test checks both give the same bytes
     /// for every kind of record.
+    /// Needs `encodedLength` bytes reserved in `w`.
     public func encode(into w: BlockBuffer) {
-        w.reserve(encodedLength)
-        w.bytes(Self.magic)
-        w.u8(Self.version)
-        w.u8(kind.rawValue)
-        w.le16(UInt16(Self.headerLength))
-        w.le16(deviceType)
-        w.le16(deviceInstance)
-        w.le16(queue)
-        w.le16(head)
-        w.le32(flags.rawValue)
-        w.le32(usedLength)
-        w.le64(transactionID)
-        w.le64(latencyNs)
-        w.le16(ringIndex)
-        w.le16(UInt16(clamping: segments.count))
-        w.le16(errorCode)
-        w.le16(0)
-        w.le64(errorDetail)
+        w.reserve(Self.headerLength)
+        w.uncheckedLE32(0x4352_5156)  // magic "VQRC"
+        w.uncheckedLE16(UInt16(Self.version) | UInt16(kind.rawValue) << 8)
+        w.uncheckedLE16(UInt16(Self.headerLength))
+        w.uncheckedLE16(deviceType)
+        w.uncheckedLE16(deviceInstance)
+        w.uncheckedLE16(queue)
+        w.uncheckedLE16(head)
+        w.uncheckedLE32(flags.rawValue)
+        w.uncheckedLE32(usedLength)
+        w.uncheckedLE64(transactionID)
+        w.uncheckedLE64(latencyNs)
+        w.uncheckedLE16(ringIndex)
         switch body {
         case let .chain(segments):
-            for s in segments.prefix(Int(UInt16.max)) {
-                w.le64(s.address)
-                w.le32(s.length)
-                w.le32(UInt32(clamping: s.bytes.count))
-                w.le16(s.flags)
-                w.le16(0)
-                w.bytes(s.bytes)
-                w.zeros(PcapNGBlocks.padding(s.bytes.count))
+            let n = min(segments.count, Int(UInt16.max))
+            w.uncheckedLE16(UInt16(n))
+            w.uncheckedLE16(errorCode)
+            w.uncheckedLE16(0)
+            w.uncheckedLE64(errorDetail)
+            for i in 0..<n {
+                let s = segments[i]
+                let captured = s.bytes.count
+                w.reserve(Self.segmentHeaderLength + captured + 3)
+                w.uncheckedLE64(s.address)
+                w.uncheckedLE32(s.length)
+                w.uncheckedLE32(UInt32(clamping: captured))
+                w.uncheckedLE32(UInt32(s.flags))
+                w.uncheckedBytes(s.bytes)
+                w.uncheckedZeros(PcapNGBlocks.padding(captured))
             }
         case .drop, .deviceState:
-            // Markers are rare: the reference encoding.
+            // Markers are rare: the reference encoding from the segment count on.
             var b = ByteWriter(capacity: 128)
             encode(into: &b)
-            w.bytes(b.bytes[Self.headerLength...])
+            w.bytes(b.bytes[42...])
         }
     }
 }
@@ -196,30 +199,36 @@ public struct CaptureFileOptions: Sendable {
     }
 }
 
+/// Per-interface counters of the current file (ISB).
+public struct CaptureInterfaceStatistics: Sendable, Equatable {
+    public var records: UInt64 = 0
+    public var dropped: UInt64 = 0
+    public var firstNs: UInt64 = 0
+    public var lastNs: UInt64 = 0
+}
+
+/// An interface of a capture file: its description block and counters. Outside the generic
+/// writer so that its array needs no generic metadata at run time.
+struct CaptureInterface {
+    var key: InterfaceKey
+    var block: [UInt8]
+    var stats = CaptureInterfaceStatistics()
+}
+
+
 public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
     public typealias Options = CaptureFileOptions
 
-    /// Per-interface counters of the current file (ISB).
-    public struct InterfaceStatistics: Sendable, Equatable {
-        public var records: UInt64 = 0
-        public var dropped: UInt64 = 0
-        public var firstNs: UInt64 = 0
-        public var lastNs: UInt64 = 0
-    }
-
-    private struct Interface {
-        var key: InterfaceKey
-        var block: [UInt8]
-        var stats = InterfaceStatistics()
-    }
+    public typealias InterfaceStatistics = CaptureInterfaceStatistics
 
     public let path: String
     public let options: Options
     public private(set) var encoder: Encoder
     private var output: BlockOutput?
     private let pending: BlockBuffer
-    private var interfaces: [Interface] = []
+    private var interfaces: [CaptureInterface] = []
     private var interfaceIDs: [InterfaceKey: UInt32] = [:]
+    private var lastInterface: (key: InterfaceKey, id: UInt32)?
     private var devices: [UInt16: DeviceInfo] = [:]
     /// What state markers said about devices the caller did not describe.
     private var learned: [UInt16: DeviceInfo] = [:]
@@ -260,7 +269,7 @@ public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
         // Interface ids stay the same in every file of a rotation.
         for i in interfaces.indices {
             pending.bytes(interfaces[i].block)
-            interfaces[i].stats = InterfaceStatistics()
+            interfaces[i].stats = CaptureInterfaceStatistics()
         }
         fileFirstNs = nil
         try flush()
@@ -268,7 +277,12 @@ public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
 
     private mutating func interfaceID(for record: CaptureRecord) -> UInt32 {
         let key = InterfaceKey(deviceInstance: record.deviceInstance, queue: record.queue)
-        if let id = interfaceIDs[key] { return id }
+        // Consecutive records mostly share a queue.
+        if let last = lastInterface, last.key == key { return last.id }
+        if let id = interfaceIDs[key] {
+            lastInterface = (key, id)
+            return id
+        }
         let info = devices[record.deviceInstance] ?? learned[record.deviceInstance] ?? DeviceInfo(name: "dev\(record.deviceInstance)")
         let queueName = options.queueName(record.deviceType, record.queue)
         var description = "virtio device type \(record.deviceType) \(info.name)"
@@ -280,12 +294,16 @@ public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
         let block = PcapNGBlocks.interfaceDescription(linkType: encoder.linkType, snaplen: options.snaplen,
                                                       name: "\(info.name)/\(queueName)", description: description)
         let id = UInt32(interfaces.count)
-        interfaces.append(Interface(key: key, block: block))
+        interfaces.append(CaptureInterface(key: key, block: block))
         interfaceIDs[key] = id
+        lastInterface = (key, id)
         pending.bytes(block)
         return id
     }
 
+    // Specialized for the native encoder: an unspecialized generic call from another module
+    // looks up generic metadata on every record.
+    @_specialize(exported: true, where Encoder == RecordPacketEncoder)
     public mutating func write(_ record: CaptureRecord) throws(PcapNGWriteError) {
         guard output != nil else { throw .writeFailed(path: path, reason: "the writer is closed") }
         try rotateIfDue(before: record)
@@ -298,11 +316,10 @@ public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
         let n = encoder.appendPackets(for: record, interface: id, into: pending)
         packetCount += UInt64(n)
         recordCount += 1
-        var s = interfaces[Int(id)].stats
-        if s.records == 0 && s.dropped == 0 { s.firstNs = record.timestampNs }
-        s.lastNs = record.timestampNs
-        if case let .drop(d) = record.body { s.dropped &+= d.count } else { s.records += 1 }
-        interfaces[Int(id)].stats = s
+        let i = Int(id)
+        if interfaces[i].stats.records == 0 && interfaces[i].stats.dropped == 0 { interfaces[i].stats.firstNs = record.timestampNs }
+        interfaces[i].stats.lastNs = record.timestampNs
+        if case let .drop(d) = record.body { interfaces[i].stats.dropped &+= d.count } else { interfaces[i].stats.records += 1 }
         if pending.count >= options.bufferBytes { try flush() }
     }
 

@@ -143,22 +143,22 @@ public enum PcapNGBlocks {
                                             comment: [UInt8] = [], writeData: (BlockBuffer) -> Void) {
         let total = UInt32(enhancedPacketLength(dataLength: dataLength, direction: direction, comment: comment))
         w.reserve(Int(total))
-        w.le32(enhancedPacketType)
-        w.le32(total)
-        w.le32(interface)
-        w.le32(UInt32(truncatingIfNeeded: timestampNs >> 32))
-        w.le32(UInt32(truncatingIfNeeded: timestampNs))
-        w.le32(UInt32(dataLength))
-        w.le32(UInt32(clamping: max(originalLength, dataLength)))
+        w.uncheckedLE32(enhancedPacketType)
+        w.uncheckedLE32(total)
+        w.uncheckedLE32(interface)
+        w.uncheckedLE32(UInt32(truncatingIfNeeded: timestampNs >> 32))
+        w.uncheckedLE32(UInt32(truncatingIfNeeded: timestampNs))
+        w.uncheckedLE32(UInt32(dataLength))
+        w.uncheckedLE32(UInt32(clamping: max(originalLength, dataLength)))
         let before = w.count
         writeData(w)
         precondition(w.count - before == dataLength, "enhanced packet data length")
         w.zeros(padding(dataLength))
         if direction != .unknown || !comment.isEmpty {
             if direction != .unknown {
-                w.le16(2)
-                w.le16(4)
-                w.le32(direction.rawValue)
+                w.reserve(8)
+                w.uncheckedLE32(0x0004_0002)  // epb_flags, length 4
+                w.uncheckedLE32(direction.rawValue)
             }
             if !comment.isEmpty {
                 let n = min(comment.count, Int(UInt16.max) - 3)

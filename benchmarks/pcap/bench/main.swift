@@ -1,7 +1,8 @@
 // vqtap-pcap-bench: the writing side of benchmarks/pcap (see run there).
 //   vqtap-pcap-bench write FILE N   writes N records (READ(10) request and completion pairs,
 //                                   64 payload bytes captured) and prints records/s and the
-//                                   two record sizes (for the pcap_dump anchor)
+//                                   two record sizes (for the pcap_dump anchor); the file is
+//                                   also the input of the reading benchmarks
 import Foundation
 import PcapNG
 import VQRecord
@@ -42,14 +43,21 @@ guard args.count == 4, args[1] == "write", let n = Int(args[3]) else {
 let state = CaptureRecord(kind: .deviceState, queue: 2, body: .deviceState(DeviceStateMarker(state: .attached, generation: 1, queueSize: 128, queueCount: 3, deviceName: "scsi0")),
                           timestampNs: 1_764_000_000_000_000_000)
 // Build the records first: the bench measures the writer, not the record construction.
-var pairs: [(CaptureRecord, CaptureRecord)] = []
-pairs.reserveCapacity(n / 2)
-for i in 0..<(n / 2) { pairs.append(records(i, base: 1_764_000_000_000_000_000)) }
+// A ring of 128 request/completion pairs (one per head, as in a 128-entry ring), each
+// written with fresh timestamps and transaction ids: like the live tap, the writer gets
+// records that were just made (hot in cache), as pcap_dump gets its buffer.
+let base: UInt64 = 1_764_000_000_000_000_000
+let pairs = (0..<128).map { records($0, base: base) }
 do {
     let start = now()
     var writer = try CaptureFileWriter(path: args[2], encoder: RecordPacketEncoder())
     try writer.write(state)
-    for (a, b) in pairs {
+    for i in 0..<(n / 2) {
+        var (a, b) = pairs[i & 127]
+        a.timestampNs = base + UInt64(i) * 2_000
+        a.transactionID = UInt64(i + 1)
+        b.timestampNs = a.timestampNs + 1_000
+        b.transactionID = a.transactionID
         try writer.write(a)
         try writer.write(b)
     }
