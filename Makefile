@@ -37,5 +37,9 @@ man-lint: test-deps
 	@out=$$(mandoc -Tlint -W warning man/*.[0-9] 2>&1); \
 	if [ -n "$$out" ]; then echo "$$out"; echo "man: mandoc -Tlint reported the above" >&2; exit 1; fi
 
+# Benchmarks (release builds; each script prints a markdown table for the README).
+bench: deps
+	@for b in benchmarks/*; do echo "== $$b"; "$$b" || exit 1; done
+
 clean:
 	rm -rf .build

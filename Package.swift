@@ -12,6 +12,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
     ],
     targets: [
         // System libraries, from Debian's -dev packages (the Makefile installs them).
@@ -40,11 +41,16 @@ let package = Package(
         .target(name: "VQAnalysis", dependencies: ["VirtioSCSI", "VQRecord", "VQWire"]),
         // Sinks: text (tcpdump-like tiers) and JSON lines renderers of field trees and records.
         .target(name: "VQOutput", dependencies: ["VQAnalysis", "PcapNG", "VirtioSCSI", "VQRecord", "VQWire"]),
+        // Simulated virtio-scsi driver + device on a shared-memory file (demo, tests, benchmarks).
+        .target(name: "VQSim", dependencies: [
+            "VirtioRing", "VirtioSCSI", "VQWire", "CVQSys",
+            .product(name: "Atomics", package: "swift-atomics"),
+        ]),
 
         .executableTarget(
             name: "vqtap",
             dependencies: [
-                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "PcapNG", "CPcap", "CNcurses", "CVQSys",
+                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "VQSim", "PcapNG", "CPcap", "CNcurses", "CVQSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -57,6 +63,7 @@ let package = Package(
         .testTarget(name: "VirtioTapTests", dependencies: ["VirtioTap", "VirtioRing", "VQRecord", "CVQSys"]),
         .testTarget(name: "VirtioRingTests", dependencies: ["VirtioRing", "VQWire"]),
         .testTarget(name: "VirtioSCSITests", dependencies: ["VirtioSCSI", "VQWire", "VQOutput"]),
+        .testTarget(name: "VQSimTests", dependencies: ["VQSim", "VirtioRing", "VirtioSCSI", "VQWire"]),
         .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "VQAnalysisTests", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "PcapNGTests", dependencies: ["PcapNG", "VQRecord", "VQWire"]),

@@ -3,11 +3,15 @@ import Testing
 import VQWire
 @testable import VirtioSCSI
 
-/// The shared TSV tables, found beside the repository (`/work/shared` on the build machine,
-/// `../shared` in CI): the generated Swift must say what every row says.
+/// The shared TSV tables, found beside the repository (`../shared`, as in CI and on the
+/// build machine), or where VQTAP_SHARED points: the generated Swift must say what every
+/// row says.
 enum SharedTables {
     static var directory: URL {
-        URL(fileURLWithPath: #filePath)
+        if let shared = ProcessInfo.processInfo.environment["VQTAP_SHARED"] {
+            return URL(fileURLWithPath: shared).appendingPathComponent("scsi")
+        }
+        return URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("shared/scsi")

@@ -1,0 +1,1 @@
+// local placeholder (not committed): main lists this target before its tests landed
