@@ -54,9 +54,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
-        // benchmarks/pcap: the writer's side of the pcapng bars.
+        // benchmarks/pcap: the writer side of the pcapng bars (a driver of the PcapNG writer).
         .executableTarget(name: "vqtap-pcap-bench", dependencies: ["PcapNG", "VQRecord", "VQWire", "VirtioSCSI"],
-                          path: "benchmarks/pcap/bench"),
+                          path: "Sources/PcapNGBench"),
 
         .testTarget(name: "VQWireTests", dependencies: ["VQWire"]),
         .testTarget(name: "VQRecordTests", dependencies: ["VQRecord", "VQWire"]),

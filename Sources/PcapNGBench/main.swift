@@ -1,4 +1,4 @@
-// vqtap-pcap-bench: the writing side of benchmarks/pcap (see run there).
+// vqtap-pcap-bench: the writing side of benchmarks/pcap (the script there runs it).
 //   vqtap-pcap-bench write FILE N   writes N records (READ(10) request and completion pairs,
 //                                   64 payload bytes captured) and prints records/s and the
 //                                   two record sizes (for the pcap_dump anchor); the file is
