@@ -46,8 +46,8 @@ struct WriteOptions: ParsableArguments {
                         maxFileDurationNs: rotateSeconds.map { UInt64($0) * 1_000_000_000 }, fileCount: fileCount)
     }
 
-    /// The sink for -w, or nil without it.
-    func makeSink() throws -> (any CaptureSink)? {
+    /// The sink for -w, or nil without it. `command` names the subcommand in errors.
+    func makeSink(command: String) throws -> (any CaptureSink)? {
         guard let writeFile else { return nil }
         let options = CaptureFiles.options(rotation: rotation)
         do {
@@ -56,7 +56,7 @@ struct WriteOptions: ParsableArguments {
             case .iscsi: return try CaptureFileWriter(path: writeFile, encoder: ISCSIExportEncoder(), options: options)
             }
         } catch {
-            throw VQTapFailure(error.description)
+            throw VQTapFailure("\(command): -w \(error.description)")
         }
     }
 }
@@ -185,7 +185,7 @@ struct Read: ParsableCommand {
         let path = readFile ?? file ?? "-"
         let reader: PcapFileReader
         do { reader = try PcapFileReader(path: path) } catch { throw VQTapFailure("read: \(error.description)") }
-        var sink = try write.makeSink()
+        var sink = try write.makeSink(command: "read")
         let printing = !quiet && (sink == nil || write.print)
         var presenter = RecordPresenter(verbosity: output.verbosity, format: output.format)
         var decoder = RecordDecoder()
@@ -211,14 +211,11 @@ struct Read: ParsableCommand {
                 break
             }
             records += 1
-            if let s = sink {
-                var s2 = s
-                sink = nil
-                do { try s2.write(record) } catch {
+            if sink != nil {
+                do { try sink?.write(record) } catch {
                     out.flush()
-                    throw VQTapFailure("read: -w \(error)", status: .usageOrUnreadable)
+                    throw VQTapFailure("read: -w \(error)")
                 }
-                sink = s2
             }
             if printing {
                 if let text = presenter.render(record) { out.line(text) }

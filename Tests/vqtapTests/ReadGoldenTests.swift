@@ -171,6 +171,33 @@ import VQWire
     }
 }
 
+extension ReadGoldenTests {
+    /// `-w -` writes the capture to standard output; it reads back from standard input.
+    @Test func writeToStandardOutputAndReadBack() throws {
+        let path = Self.capturePath("control")
+        let p = Process()
+        p.executableURL = VQTapBinary.url
+        p.arguments = ["read", path, "-w", "-"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let bytes = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(bytes.prefix(4) == Data([0x0a, 0x0d, 0x0d, 0x0a]))
+        let back = try VQTapBinary.run(["read", "-"], stdinData: bytes)
+        #expect(back.status == 0)
+        #expect(back.stdout == (try VQTapBinary.run(["read", path])).stdout)
+    }
+
+    /// A full disk is a clear error, not a crash.
+    @Test func fullDisk() throws {
+        let run = try VQTapBinary.run(["read", Self.capturePath("basic"), "-w", "/dev/full"])
+        #expect(run.status == 1)
+        #expect(run.stderr == "vqtap: read: -w /dev/full: the disk is full; the file ends at the last complete block\n")
+    }
+}
+
 /// Writes records natively but sets version 2 in one of them.
 struct VersionPatchingEncoder: PacketEncoder {
     var patchIndex: Int
