@@ -231,6 +231,26 @@ func blocks(_ bytes: [UInt8]) -> [(type: UInt32, offset: Int, length: Int)] {
         #expect(throws: PcapReadError.wrongLinkType(path: path, linkType: 1, name: "EN10MB")) { _ = try PcapFileReader(path: path) }
     }
 
+    /// Classic pcap (nanosecond magic) reads through the same reader.
+    @Test func classicPcapReads() throws {
+        let records = sampleRecords()
+        var w = ByteWriter()
+        w.writeLE32(0xa1b2_3c4d); w.writeLE16(2); w.writeLE16(4); w.writeLE32(0); w.writeLE32(0); w.writeLE32(262_144); w.writeLE32(147)
+        for r in records {
+            let bytes = r.encoded
+            w.writeLE32(UInt32(r.timestampNs / 1_000_000_000))
+            w.writeLE32(UInt32(r.timestampNs % 1_000_000_000))
+            w.writeLE32(UInt32(bytes.count))
+            w.writeLE32(UInt32(bytes.count))
+            w.writeBytes(bytes)
+        }
+        let path = temporaryPath("classic.pcap")
+        try Data(w.bytes).write(to: URL(fileURLWithPath: path))
+        let (back, error) = try readAll(path)
+        #expect(error == nil)
+        #expect(back == records)
+    }
+
     @Test func encodedLengthMatchesEncoding() {
         for r in sampleRecords() {
             #expect(r.encodedLength == r.encoded.count)
