@@ -147,6 +147,27 @@ func blocks(_ bytes: [UInt8]) -> [(type: UInt32, offset: Int, length: Int)] {
         }
     }
 
+    /// A closed file ends with statistics blocks: cut inside them, every record still reads.
+    @Test func cutInsideTheClosingStatisticsKeepsEveryRecord() throws {
+        let path = temporaryPath("cut-isb.pcapng")
+        let records = sampleRecords(count: 4)
+        var w = try CaptureFileWriter(path: path, encoder: RecordPacketEncoder())
+        for r in records { try w.write(r) }
+        try w.close()
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        guard let last = blocks(bytes).last else { Issue.record("no blocks"); return }
+        #expect(last.type == 5)
+        let cutPath = temporaryPath("cut-isb-prefix.pcapng")
+        for cut in last.offset..<bytes.count {
+            try Data(bytes[0..<cut]).write(to: URL(fileURLWithPath: cutPath))
+            let (back, error) = try readAll(cutPath)
+            #expect(back == records, "cut at \(cut)")
+            if cut > last.offset {
+                guard case .cutShort? = error else { Issue.record("cut at \(cut): \(String(describing: error))"); continue }
+            }
+        }
+    }
+
     @Test func rotationBySize() throws {
         let path = temporaryPath("rot.pcapng")
         let records = sampleRecords(count: 40)
