@@ -34,7 +34,7 @@ let package = Package(
         // virtio-scsi messages and SCSI (CDB, sense, status, code tables).
         .target(name: "VirtioSCSI", dependencies: ["VQWire", "VQRecord"]),
         // The tap: read-only mapping of guest memory, discovery, ring pollers, loss accounting.
-        .target(name: "VirtioTap", dependencies: ["VirtioRing", "VQRecord", "CVQSys"]),
+        .target(name: "VirtioTap", dependencies: ["VirtioRing", "VQRecord", "VQWire", "CVQSys"]),
         // pcapng writing (our own blocks) and reading pcap/pcapng through libpcap.
         .target(name: "PcapNG", dependencies: ["VQWire", "VQRecord", "CPcap"]),
         // Matching, latency, statistics: listeners of decoded records.

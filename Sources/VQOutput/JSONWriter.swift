@@ -1,3 +1,5 @@
+import VQWire
+
 // JSON text without Foundation: one object per line (JSON lines), keys in insertion order so
 // that golden outputs are stable. Conventions (DESIGN.md "CLI and output conventions"):
 // numbers are JSON numbers, 64-bit identifiers and guest addresses are hex strings, a code
@@ -9,22 +11,7 @@ public struct JSONWriter: Sendable {
 
     public mutating func raw(_ s: String) { text += s }
 
-    public mutating func string(_ s: String) {
-        text += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case _ where u.value < 0x20:
-                text += "\\u00" + (u.value < 0x10 ? "0" : "") + String(u.value, radix: 16)
-            default: text.unicodeScalars.append(u)
-            }
-        }
-        text += "\""
-    }
+    public mutating func string(_ s: String) { JSONString.append(s, to: &text) }
 }
 
 /// A JSON value assembled from field trees before it is written.

@@ -1,4 +1,5 @@
 import Foundation
+import VQWire
 
 // A JSON value as QMP sends it. Decoded with Foundation's JSONDecoder so that integers stay
 // exact (guest addresses are decimal numbers up to 2^64) and booleans never pass for numbers.
@@ -94,7 +95,7 @@ public indirect enum QMPValue: Sendable, Equatable, Codable, CustomStringConvert
         case .int(let i): out += String(i)
         case .uint(let u): out += String(u)
         case .double(let d): out += d.isFinite ? "\(d)" : "null"
-        case .string(let s): Self.writeString(s, into: &out)
+        case .string(let s): JSONString.append(s, to: &out)
         case .array(let a):
             out += "["
             for (i, e) in a.enumerated() {
@@ -106,7 +107,7 @@ public indirect enum QMPValue: Sendable, Equatable, Codable, CustomStringConvert
             out += "{"
             for (i, k) in o.keys.sorted().enumerated() {
                 if i > 0 { out += "," }
-                Self.writeString(k, into: &out)
+                JSONString.append(k, to: &out)
                 out += ":"
                 o[k]?.write(into: &out)
             }
@@ -114,23 +115,6 @@ public indirect enum QMPValue: Sendable, Equatable, Codable, CustomStringConvert
         }
     }
 
-    private static func writeString(_ s: String, into out: inout String) {
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        out += "\""
-    }
 
     public var description: String { json }
 
