@@ -126,7 +126,7 @@ struct Read: ParsableCommand {
     @OptionGroup var output: OutputOptions
     @OptionGroup var write: WriteOptions
 
-    @Option(name: .customShort("c"), help: "Stop after this many records.")
+    @Option(name: .customShort("c"), help: ArgumentHelp("Stop after this many records.", valueName: "count"))
     var count: Int?
 
     @Flag(name: .customShort("q"), help: "Print only the totals: records per kind, errors, drops.")

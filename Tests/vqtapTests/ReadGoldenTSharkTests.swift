@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import VQOutput
+import VQWire
 
 /// Runs tshark (Debian package `tshark`; `make test` installs it). Missing tshark fails the
 /// tests that need it: they check what Wireshark users see, and must not pass by skipping.
@@ -136,5 +138,42 @@ func hexValue(_ s: String) -> UInt64? {
         }
         // READ(10), WRITE(10), READ(16), SYNCHRONIZE CACHE(10), READ CAPACITY(10), REPORT LUNS.
         #expect(rows == 6)
+    }
+}
+
+/// The iSCSI PDU layouts the dissector depends on (RFC 7143; virtio-facts.md).
+@Suite struct ISCSIPDULayoutTests {
+    @Test func commandWithoutDataHasNoExpectedLength() {
+        var w = ByteWriter()
+        ISCSIExport.command(lun: [1, 0, 0x40, 0, 0, 0, 0, 0], tag: 0x0412_3000, attribute: .simple, cdb: [0, 0, 0, 0, 0, 0],
+                            read: false, write: false, expectedLength: 4096, dataOut: [], commandSN: 7, into: &w)
+        #expect(w.bytes.count == 48)
+        #expect(w.bytes[0] == 0x01)
+        #expect(w.bytes[1] == 0x81)  // F, SIMPLE, neither R nor W
+        #expect(Array(w.bytes[16..<20]) == [0x04, 0x12, 0x30, 0x00])
+        #expect(Array(w.bytes[20..<24]) == [0, 0, 0, 0])
+    }
+
+    @Test func thirtyTwoByteCDBTravelsInAnExtendedCDBHeader() {
+        var cdb: [UInt8] = [0x7f, 0, 0, 0, 0, 0, 0, 0x18, 0x00, 0x09] + Array(repeating: 0, count: 22)
+        cdb[31] = 1
+        var w = ByteWriter()
+        ISCSIExport.command(lun: [], tag: 1, attribute: .ordered, cdb: cdb, read: true, write: false, expectedLength: 512,
+                            dataOut: [], commandSN: 1, into: &w)
+        #expect(w.bytes[1] == 0x80 | 0x40 | 2)
+        #expect(w.bytes[4] == 5)  // AHS words: 4-byte header + 16 CDB bytes
+        #expect(Array(w.bytes[20..<24]) == [0, 0, 2, 0])
+        #expect(Array(w.bytes[32..<48]) == Array(cdb[0..<16]))
+        #expect(Array(w.bytes[48..<52]) == [0, 17, 1, 0])  // AHSLength 17, type 1 (extended CDB)
+        #expect(Array(w.bytes[52..<68]) == Array(cdb[16..<32]))
+        #expect(w.bytes.count == 68)
+    }
+
+    @Test func exportedPDUTagsNameTheIscsiDissector() {
+        var w = ByteWriter()
+        ISCSIExport.tags(outbound: true, port: 40002, into: &w)
+        #expect(Array(w.bytes[0..<12]) == [0, 12, 0, 8] + Array("iscsi".utf8) + [0, 0, 0])
+        #expect(Array(w.bytes.suffix(4)) == [0, 0, 0, 0])
+        #expect(ISCSIExport.initiatorPort(deviceInstance: 1, queue: 3) == 40259)
     }
 }
