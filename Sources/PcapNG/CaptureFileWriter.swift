@@ -11,6 +11,9 @@ import VQWire
 /// Anything records can be written to (the pcapng writer; the live capture's printers).
 public protocol CaptureSink {
     mutating func write(_ record: CaptureRecord) throws
+    /// Writes what is buffered (a live capture calls it every few milliseconds, so that a
+    /// kill loses little).
+    mutating func flush() throws
     /// Writes what is buffered and closes; the sink takes no records after it.
     mutating func close() throws
 }
