@@ -16,6 +16,8 @@ public protocol CaptureSink {
     mutating func flush() throws
     /// Writes what is buffered and closes; the sink takes no records after it.
     mutating func close() throws
+    /// What interface descriptions say about a device (from the layout file).
+    mutating func describe(deviceInstance: UInt16, _ info: DeviceInfo)
 }
 
 /// What a packet encoder is told about the interface a record goes to.
