@@ -353,6 +353,12 @@ public struct CaptureFileWriter<Encoder: PacketEncoder>: CaptureSink {
     public var statistics: [(InterfaceKey, InterfaceStatistics)] { interfaces.map { ($0.key, $0.stats) } }
 
     private mutating func closeFile(at endNs: UInt64) throws(PcapNGWriteError) {
+        if interfaces.isEmpty {
+            // libpcap refuses a section without interfaces: an empty capture gets one, so
+            // that it reads as a capture of nothing.
+            pending.bytes(PcapNGBlocks.interfaceDescription(linkType: encoder.linkType, snaplen: options.snaplen,
+                                                            name: "none", description: "no records were captured"))
+        }
         for (i, interface) in interfaces.enumerated() {
             let s = interface.stats
             pending.bytes(PcapNGBlocks.interfaceStatistics(

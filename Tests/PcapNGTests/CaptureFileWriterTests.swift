@@ -96,6 +96,15 @@ func blocks(_ bytes: [UInt8]) -> [(type: UInt32, offset: Int, length: Int)] {
         #expect(bytes[flagsAt..<flagsAt + 8] == [2, 0, 4, 0, 2, 0, 0, 0])
     }
 
+    @Test func emptyCaptureReads() throws {
+        let path = temporaryPath("empty.pcapng")
+        var w = try CaptureFileWriter(path: path, encoder: RecordPacketEncoder())
+        try w.close()
+        let (back, error) = try readAll(path)
+        #expect(back.isEmpty)
+        #expect(error == nil)
+    }
+
     @Test func fileMode0600() throws {
         let path = temporaryPath("mode.pcapng")
         FileManager.default.createFile(atPath: path, contents: Data(), attributes: [.posixPermissions: 0o644])
