@@ -19,8 +19,8 @@ vs.experts = { ef.response, ef.check, ef.torn, ef.orphan, ef.malformed, ef.trunc
 
 local iscsi = Dissector.get("iscsi")
 local devices = {}    -- device instance -> { cdb, sense, pi, name }
-local requests = {}   -- "instance:queue:transaction" -> { frame, ctrl, id, lun, rd, wr }
-local links = {}      -- frame number -> { req, resp, latency }
+local pending = {}    -- "instance:queue:head" -> the request in flight { frame, txid, ctrl, lun, tag }
+local links = {}      -- frame number -> { req, resp, latency, rq }
 
 local function device(inst)
   local d = devices[inst]
@@ -252,6 +252,12 @@ function vs.dissector(tvb, pinfo, tree)
     local name = R(tvb, off + 56, nlen)
     if name then top:add(F["virtio_scsi.state.name"], name) end
     if not pinfo.visited then
+      -- After a reset nothing in flight on this queue survives.
+      if u(tvb, off, 1) ~= 1 then pending[inst .. ":" .. queue .. ":"] = nil
+        for k, _ in pairs(pending) do
+          if k:sub(1, #(inst .. ":" .. queue .. ":")) == inst .. ":" .. queue .. ":" then pending[k] = nil end
+        end
+      end
       if name and name:len() > 0 then dev.name = name:string() end
       dev.cdb = u(tvb, off + 24, 4) or 32
       dev.sense = u(tvb, off + 28, 4) or 96
@@ -295,31 +301,33 @@ function vs.dissector(tvb, pinfo, tree)
   end
   if kind == 2 and gathered:len() > used_len then gathered = gathered:subset(0, used_len) end
 
-  local key = inst .. ":" .. queue .. ":" .. tostring(txid)
-  local rq = nil
+  -- Pairing as vqtap's RecordDecoder does it: one request in flight per queue and head; a
+  -- completion takes it when the transaction matches (or carries none).
+  local hk = inst .. ":" .. queue .. ":" .. head
   if not pinfo.visited then
     if kind == 1 then
-      requests[key] = { frame = pinfo.number }
-    elseif txid ~= UInt64(0) then
-      rq = requests[key]
-      if rq then
-        links[pinfo.number] = { req = rq.frame, latency = latency }
-        links[rq.frame] = { resp = pinfo.number }
+      pending[hk] = { frame = pinfo.number, txid = tostring(txid) }
+    else
+      local p = pending[hk]
+      if p and (p.txid == tostring(txid) or txid == UInt64(0)) then
+        links[pinfo.number] = { req = p.frame, latency = latency, rq = p }
+        links[p.frame] = { resp = pinfo.number }
+        pending[hk] = nil
       end
     end
   end
   local lk = links[pinfo.number]
+  local rq = nil
   if lk and lk.resp then top:add(F["virtio_scsi.response_in"], lk.resp):set_generated() end
   if lk and lk.req then
     top:add(F["virtio_scsi.request_in"], lk.req):set_generated()
     local ns = lk.latency:tonumber()
     top:add(F["virtio_scsi.time"], NSTime.new(math.floor(ns / 1e9), ns % 1e9)):set_generated()
-    rq = requests[key]
-  else
-    rq = requests[key]
-    if kind == 2 and rq and rq.frame == pinfo.number then rq = nil end
+    rq = lk.rq
   end
-  if kind == 2 and not (lk and lk.req) then rq = nil end
+  -- What the request side learns for its completion (first pass only).
+  local mine = nil
+  if kind == 1 and not pinfo.visited then mine = pending[hk] end
 
   local m = nil
   if gathered:len() > 0 then m = gathered:tvb("virtio-scsi " .. (kind == 1 and "request" or "response")) end
@@ -358,7 +366,7 @@ function vs.dissector(tvb, pinfo, tree)
     local out_cap = readable_len - hdr - dev.cdb
     local wr = (not rd) and out_cap > 0
     local edtl = rd and in_cap or (wr and out_cap or 0)
-    if not pinfo.visited then requests[key] = { frame = pinfo.number, lun = m(0, 8):bytes(), tag = tag } end
+    if mine then mine.lun = m(0, 8):bytes(); mine.tag = tag end
     pinfo.cols.info = ""
     call_iscsi(scsi_command(m(0, 8):bytes(), tag, m(16, 1):uint(), m(hdr, dev.cdb):bytes(), rd, wr, edtl, data_out), pinfo, tree, true, port)
     set_info(pinfo, info .. dir .. "cmd-req tag 0x" .. id:tohex() .. " " .. name)
@@ -413,7 +421,7 @@ function vs.dissector(tvb, pinfo, tree)
       add(top, "virtio_scsi.an.event_requested", m, 12, 4)
       pinfo.cols.info = info .. dir .. ((VS["virtio_scsi.ctrl.type"] or {})[ctype] or "control")
     end
-    if not pinfo.visited then requests[key] = { frame = pinfo.number, ctrl = ctype } end
+    if mine then mine.ctrl = ctype end
     return cap
   elseif queue == 0 then
     if not m then top:add_proto_expert_info(ef.truncated); return cap end
@@ -449,7 +457,7 @@ function vs.dissector(tvb, pinfo, tree)
 end
 
 function vs.init()
-  devices, requests, links = {}, {}, {}
+  devices, pending, links = {}, {}, {}
 end
 
 DissectorTable.get("wtap_encap"):add(wtap_encaps.USER0, vs)

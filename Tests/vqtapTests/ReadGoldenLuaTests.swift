@@ -100,21 +100,21 @@ import VQWire
         let capture = ReadGoldenTests.capturePath(name)
         let records = try vqtapJSON(capture)
         let rows = try TShark.fields(capture, ["virtio_scsi.response_in", "virtio_scsi.request_in"], extra: ["-2", "-X", "lua_script:\(lua)"])
-        var frameOf: [String: Int] = [:]
-        for (i, r) in records.enumerated() {
-            if let t = r.int("transaction_id"), let kind = r.string("record"), t != 0 { frameOf["\(kind) \(t)"] = i + 1 }
-        }
+        // vqtap pairs a completion with the latest request of its queue and transaction; a
+        // paired completion carries latency_ns.
+        var latestRequest: [String: Int] = [:]
         var links = 0
         for (i, r) in records.enumerated() where i < rows.count {
-            guard let t = r.int("transaction_id"), t != 0 else { continue }
-            if r.string("record") == "available", let resp = frameOf["used \(t)"] {
-                #expect(rows[i][0] == String(resp), "\(name) frame \(i + 1) response_in")
-                links += 1
+            guard let t = r.int("transaction_id"), let q = r.int("queue") else { continue }
+            let key = "\(q) \(t)"
+            if r.string("record") == "available" { latestRequest[key] = i; continue }
+            guard r.string("record") == "used", r.at("latency_ns") != nil, let req = latestRequest[key] else {
+                #expect(rows[i][1] == "", "\(name) frame \(i + 1): an unpaired completion links nowhere")
+                continue
             }
-            if r.string("record") == "used", r.at("latency_ns") != nil, let req = frameOf["available \(t)"] {
-                #expect(rows[i][1] == String(req), "\(name) frame \(i + 1) request_in")
-                links += 1
-            }
+            #expect(rows[i][1] == String(req + 1), "\(name) frame \(i + 1) request_in")
+            #expect(rows[req][0] == String(i + 1), "\(name) frame \(req + 1) response_in")
+            links += 1
         }
         #expect(links >= 4)
     }
