@@ -33,8 +33,8 @@ import VirtioSCSI
 // completion with data-in is a Data-In PDU with the S bit and the status; any other
 // completion a SCSI Response PDU (sense as its data). TMFs map to Task Management Function
 // request and response PDUs (task tag = low 32 bits of the transaction id). Events, AN
-// requests and markers have no iSCSI twin and are written as comments on nothing: they
-// are left out.
+// messages, undecodable chains and markers have no iSCSI twin and are left out (counted in
+// `skipped`).
 
 public enum ISCSIExport {
     public static let initiatorAddress: [UInt8] = [10, 0, 0, 1]
