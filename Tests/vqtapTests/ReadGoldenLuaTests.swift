@@ -236,3 +236,53 @@ extension ReadGoldenLuaTests {
         #expect(truncated.count > 1000)
     }
 }
+
+/// Writes each record as it is and as `variants` copies with bytes changed at random
+/// (a fixed seed): lengths, counts and codes that lie.
+struct MutatingEncoder: PacketEncoder {
+    var linkType: LinkType { .user0 }
+    var variants: Int
+    var state: UInt64 = 0x9e37_79b9_7f4a_7c15
+
+    mutating func next() -> UInt64 {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return state
+    }
+
+    mutating func appendPackets(for record: CaptureRecord, interface: UInt32, into w: BlockBuffer) -> Int {
+        let original = record.encoded
+        for v in 0...variants {
+            var bytes = original
+            if v > 0 {
+                for _ in 0..<(1 + Int(next() % 4)) {
+                    let at = Int(next() % UInt64(bytes.count))
+                    bytes[at] = UInt8(truncatingIfNeeded: next())
+                }
+            }
+            PcapNGBlocks.appendEnhancedPacket(into: w, interface: interface, timestampNs: record.timestampNs, dataLength: bytes.count,
+                                              originalLength: bytes.count, direction: record.direction) { $0.bytes(bytes) }
+        }
+        return variants + 1
+    }
+}
+
+extension ReadGoldenLuaTests {
+    /// Lying lengths and codes: the dissector never reads past the captured bytes (no Lua
+    /// error), and vqtap read reports what does not decode without stopping.
+    @Test func mutatedRecordsDissectWithoutLuaErrors() throws {
+        let lua = try Self.plugin()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-mutated-\(getpid()).pcapng").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var w = try CaptureFileWriter(path: path, encoder: MutatingEncoder(variants: 60), options: ReadGoldenTests.options)
+        for r in CaptureSamples.basic + CaptureSamples.control + CaptureSamples.faults { try w.write(r) }
+        try w.close()
+        guard let run = try TShark.run(["-X", "lua_script:\(lua)", "-r", path]) else { return }
+        #expect(run.status == 0)
+        #expect(!run.stdout.contains("Lua Error"), "\(run.stdout.split(separator: "\n").first { $0.contains("Lua Error") } ?? "")")
+        let read = try VQTapBinary.run(["read", "-q", path])
+        #expect(read.status == 0 || read.status == 2)
+        #expect(read.stdout.contains(" records: "))
+    }
+}

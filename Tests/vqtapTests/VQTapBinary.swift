@@ -44,9 +44,17 @@ enum VQTapBinary {
             try? writer.close()
         }
         feeder.start()
-        // Read both pipes before waiting, so a large output cannot deadlock the child.
+        // Read both pipes before waiting, and stderr on its own thread: a child that fills
+        // one pipe while we wait on the other would deadlock.
+        let errReader = err.fileHandleForReading
+        nonisolated(unsafe) var e = Data()
+        let drained = DispatchSemaphore(value: 0)
+        Thread {
+            e = errReader.readDataToEndOfFile()
+            drained.signal()
+        }.start()
         let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
+        drained.wait()
         p.waitUntilExit()
         return VQTapRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
