@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "vqtap", targets: ["vqtap"]),
+        .executable(name: "vqtap-pcap-bench", targets: ["vqtap-pcap-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,13 +36,15 @@ let package = Package(
         .target(name: "VirtioSCSI", dependencies: ["VQWire", "VQRecord"]),
         // The tap: read-only mapping of guest memory, discovery, ring pollers, loss accounting.
         .target(name: "VirtioTap", dependencies: ["VirtioRing", "VQRecord", "VQWire", "CVQSys"]),
+        // pcapng writing (our own blocks) and reading pcap/pcapng through libpcap.
+        .target(name: "PcapNG", dependencies: ["VQWire", "VQRecord", "CPcap"]),
         // Matching, latency, statistics: listeners of decoded records.
         .target(name: "VQAnalysis", dependencies: [
             "VirtioSCSI", "VQRecord", "VQWire",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         // Sinks: text (tcpdump-like tiers) and JSON lines renderers of field trees and records.
-        .target(name: "VQOutput", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
+        .target(name: "VQOutput", dependencies: ["VQAnalysis", "PcapNG", "VirtioSCSI", "VQRecord", "VQWire"]),
         // Simulated virtio-scsi driver + device on a shared-memory file (demo, tests, benchmarks).
         .target(name: "VQSim", dependencies: [
             "VirtioRing", "VirtioSCSI", "VQWire", "CVQSys",
@@ -53,13 +56,16 @@ let package = Package(
         .executableTarget(
             name: "vqtap",
             dependencies: [
-                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "VQSim", "VQTUI", "CPcap", "CNcurses", "CVQSys",
+                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "VQSim", "VQTUI", "PcapNG", "CPcap", "CNcurses", "CVQSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // The tap's own ceiling: replays ring states from memory (run by benchmarks/tap).
         .executableTarget(name: "vqtap-tap-replay", dependencies: ["VirtioTap", "VirtioRing", "VQRecord", "CVQSys"],
                           path: "Sources/TapReplay"),
+        // benchmarks/pcap: the writer side of the pcapng bars (a driver of the PcapNG writer).
+        .executableTarget(name: "vqtap-pcap-bench", dependencies: ["PcapNG", "VQRecord", "VQWire", "VirtioSCSI"],
+                          path: "Sources/PcapNGBench"),
 
         .testTarget(name: "VQWireTests", dependencies: ["VQWire"]),
         .testTarget(name: "VQRecordTests", dependencies: ["VQRecord", "VQWire"]),
@@ -71,7 +77,8 @@ let package = Package(
         .testTarget(name: "VQAnalysisTests", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "VQTUITests", dependencies: ["VQTUI", "VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"],
                     exclude: ["goldens"]),
-        .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput"]),
+        .testTarget(name: "PcapNGTests", dependencies: ["PcapNG", "VQRecord", "VQWire"]),
+        .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput", "VQAnalysis", "VQRecord", "VirtioSCSI", "PcapNG"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -24,6 +24,10 @@ enum VQTapBinary {
     }
 
     static func run(_ args: [String], stdin: String? = nil) throws -> VQTapRun {
+        try run(args, stdinData: stdin.map { Data($0.utf8) })
+    }
+
+    static func run(_ args: [String], stdinData: Data?) throws -> VQTapRun {
         let p = Process()
         p.executableURL = url
         p.arguments = args
@@ -33,11 +37,24 @@ enum VQTapBinary {
         let input = Pipe()
         p.standardInput = input
         try p.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
-        // Read both pipes before waiting, so a large output cannot deadlock the child.
+        // Feed standard input from another thread: a large input must not block on a full pipe.
+        let writer = input.fileHandleForWriting
+        let feeder = Thread {
+            if let stdinData { writer.write(stdinData) }
+            try? writer.close()
+        }
+        feeder.start()
+        // Read both pipes before waiting, and stderr on its own thread: a child that fills
+        // one pipe while we wait on the other would deadlock.
+        let errReader = err.fileHandleForReading
+        nonisolated(unsafe) var e = Data()
+        let drained = DispatchSemaphore(value: 0)
+        Thread {
+            e = errReader.readDataToEndOfFile()
+            drained.signal()
+        }.start()
         let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
+        drained.wait()
         p.waitUntilExit()
         return VQTapRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
