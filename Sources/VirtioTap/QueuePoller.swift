@@ -35,12 +35,17 @@ public struct QueueCaptureConfig: Sendable {
     /// Payload bytes kept per direction beyond the headers; 0 keeps everything.
     public var snaplen: Int
     public var limits: ChainLimits
+    /// A poll that took longer than this, from the previous poll to the end of its copies,
+    /// means the tap was held up (descheduled): then a chain already returned by the end of
+    /// the copy may sit in buffers the driver reused for another head, and is torn.
+    public var trustWindowNs: UInt64
 
     public init(queue: UInt16, deviceType: UInt16 = 8, deviceInstance: UInt16 = 0, readableHeader: Int = 0,
-                writableHeader: Int = 0, snaplen: Int = 64, limits: ChainLimits = ChainLimits()) {
+                writableHeader: Int = 0, snaplen: Int = 64, limits: ChainLimits = ChainLimits(),
+                trustWindowNs: UInt64 = 50_000) {
         self.queue = queue; self.deviceType = deviceType; self.deviceInstance = deviceInstance
         self.readableHeader = readableHeader; self.writableHeader = writableHeader
-        self.snaplen = snaplen; self.limits = limits
+        self.snaplen = snaplen; self.limits = limits; self.trustWindowNs = trustWindowNs
     }
 
     var keepReadable: Int { snaplen == 0 ? Int.max : readableHeader &+ snaplen }
@@ -79,6 +84,8 @@ public struct QueuePoller<Memory: GuestMemory> {
     public private(set) var lastUsed: UInt16 = 0
     public private(set) var counters = TapCounters()
     var nextSequence: UInt64 = 1
+    /// When the previous poll loaded the indices (0: never).
+    var lastPollNs: UInt64 = 0
 
     // Pending chains: a pool linked per head, oldest first.
     var pool: [PendingChain] = []
@@ -98,6 +105,7 @@ public struct QueuePoller<Memory: GuestMemory> {
     var availBatchHeadOK: [Bool] = []
     var availBatchChanged: [Bool] = []
     var availBatchSlot: [Int32] = []
+    var availBatchCompleted: [Bool] = []
     var usedBatchAvailPos: [Int32] = []
 
     public init(memory: Memory, layout: SplitQueueLayout, config: QueueCaptureConfig) {
@@ -131,6 +139,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         let u = try layout.usedIdx(in: memory)
         let a = try layout.availIdx(in: memory)
         let ts = clock.now()
+        lastPollNs = ts
         let bound = try layout.usedIdx(in: memory)
         lastUsed = u
         lastAvail = a
@@ -181,8 +190,13 @@ public struct QueuePoller<Memory: GuestMemory> {
     public mutating func poll(clock: TapClock, into out: inout [CaptureRecord]) throws(RingError) -> Bool {
         let u = try layout.usedIdx(in: memory)
         let a = try layout.availIdx(in: memory)
-        if u == lastUsed && a == lastAvail { return false }
+        if u == lastUsed && a == lastAvail {
+            lastPollNs = clock.now()
+            return false
+        }
         let ts = clock.now()
+        let since = lastPollNs == 0 ? ts : lastPollNs
+        lastPollNs = ts
         let n = size
 
         // 2. Read the new entries, at most one ring's worth each.
@@ -219,6 +233,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         availBatchHeadOK.removeAll(keepingCapacity: true)
         availBatchChanged.removeAll(keepingCapacity: true)
         availBatchSlot.removeAll(keepingCapacity: true)
+        availBatchCompleted.removeAll(keepingCapacity: true)
         for k in availSkip..<Int(availRead) {
             let head = availHeads[k]
             let index = availStart &+ UInt16(k)
@@ -232,6 +247,13 @@ public struct QueuePoller<Memory: GuestMemory> {
         }
 
         // 4. What was recycled under the copy.
+        let late = clock.now() &- since > config.trustWindowNs
+        if late {
+            // Chains returned within this batch: their buffers were free before the verdict.
+            for q in usedBatchAvailPos.indices where usedBatchAvailPos[q] >= 0 {
+                availBatchCompleted[Int(usedBatchAvailPos[q])] = true
+            }
+        }
         atomicMemoryFence(ordering: .acquiring)
         let u3 = try layout.usedIdx(in: memory)
         let a3 = try layout.availIdx(in: memory)
@@ -266,7 +288,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                     out[o].flags.insert(.torn)
                     markPendingTorn(slot: availBatchSlot[p])
                 }
-            } else if reposted || availBatchChanged[p] {
+            } else if reposted || availBatchChanged[p] || (late && returnedBeforeVerdict(p, head: h, u: u, u3: u3)) {
                 out[o].flags.insert(.torn)
                 markPendingTorn(slot: availBatchSlot[p])
             }
@@ -307,6 +329,14 @@ public struct QueuePoller<Memory: GuestMemory> {
         lastAvail = a
         lastUsed = u
         return true
+    }
+
+    /// Whether the chain at batch position `p` was returned by the time the indices were
+    /// loaded again: in this batch's used entries, or among those published since.
+    @inline(__always)
+    func returnedBeforeVerdict(_ p: Int, head h: Int, u: UInt16, u3: UInt16) -> Bool {
+        if availBatchCompleted[p] { return true }
+        return usedStamp[h] == stampEpoch && SplitRing.distance(from: u, to: usedLatest[h]) < SplitRing.distance(from: u, to: u3)
     }
 
     @inline(__always)
@@ -412,6 +442,7 @@ public struct QueuePoller<Memory: GuestMemory> {
             }
         }
         if batchPosition >= 0 {
+            availBatchCompleted.append(false)
             availBatchHeadOK.append(headOK)
             availBatchChanged.append(changed)
             availBatchSlot.append(slot)

@@ -132,6 +132,28 @@ import VirtioRing
         #expect(rig.poller.counters == TapCounters(captured: 3, torn: 1, orphan: 0, dropped: 0, malformed: 0))
     }
 
+    @Test func aChainReturnedBeforeALateCopyIsTorn() throws {
+        // Polled 10 us after the previous poll: a chain posted and returned in between is
+        // trusted (the driver cannot have reused its buffers yet in a normal run).
+        var quick = try PollerRig()
+        _ = try quick.attach(at: 1_000)
+        try quick.post(head: 2, request: [1])
+        try quick.complete(head: 2, response: [2])
+        let fast = try quick.poll(at: 11_000)
+        #expect(fast.map(\.flags) == [[.indirect], [.indirect]])
+        // 100 us: the tap was held up; the returned chain's buffers may hold another head's
+        // request by now (the driver reuses buffers apart from heads): torn, both records.
+        var slow = try PollerRig()
+        _ = try slow.attach(at: 1_000)
+        try slow.post(head: 2, request: [1])
+        try slow.post(head: 3, request: [1])
+        try slow.complete(head: 2, response: [2])
+        let late = try slow.poll(at: 101_000)
+        #expect(late.map(\.head) == [2, 3, 2])
+        #expect(late.map { $0.flags.contains(.torn) } == [true, false, true])
+        #expect(slow.poller.counters == TapCounters(captured: 1, torn: 2, orphan: 0, dropped: 0, malformed: 0))
+    }
+
     @Test func aCompletionOfAnUnseenRequestIsAnOrphan() throws {
         var rig = try PollerRig()
         _ = try rig.attach()

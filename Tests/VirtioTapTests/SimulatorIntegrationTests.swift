@@ -149,9 +149,9 @@ func commandKey(queue: Int, scsi: [String: Any], response: Any?, status: Any?) -
         let generations = states.compactMap { ($0["generation"] as? NSNumber)?.intValue }
         #expect(generations == generations.sorted())
         #expect((generations.last ?? 0) > (generations.first ?? 0))
-        // Requests are captured after the last re-attach, from ring index 0 on.
-        let lastReattach = run.records.lastIndex { $0["state"] as? String == "re-attached" } ?? run.records.count
-        let after = run.records[lastReattach...].filter { $0["record"] as? String == "available" && ($0["queue"] as? Int ?? 0) >= 2 }
+        // Requests are captured after the first re-attach, none of them pre-attach.
+        let firstReattach = run.records.firstIndex { $0["state"] as? String == "re-attached" } ?? run.records.count
+        let after = run.records[firstReattach...].filter { $0["record"] as? String == "available" && ($0["queue"] as? Int ?? 0) >= 2 }
         #expect(after.count > 0)
         #expect(after.allSatisfy { !run.flags($0).contains("pre-attach") })
     }
