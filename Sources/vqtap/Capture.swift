@@ -1,6 +1,7 @@
 import ArgumentParser
 import CVQSys
 import Foundation
+import PcapNG
 import Synchronization
 import VQRecord
 import VirtioRing
@@ -137,6 +138,7 @@ struct Capture: ParsableCommand {
 
     @OptionGroup var attach: AttachOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var write: WriteOptions
 
     @Option(name: .customShort("c"), help: "Stop after this many available and used records.")
     var count: Int?
@@ -167,7 +169,12 @@ struct Capture: ParsableCommand {
         let limit = count ?? Int.max
         let durationNs = duration.flatMap(DurationText.nanoseconds)
         let result: PollResult
-        if quiet {
+        // -w: the records go to pcapng files; like tcpdump, printing only with --print.
+        var sink = try write.makeSink(command: "capture")
+        if sink != nil, let layout = try? DeviceLayout.load(path: attach.layout) {
+            sink?.describe(deviceInstance: 0, DeviceInfo(name: layout.device.name, path: layout.device.path ?? "", features: layout.features))
+        }
+        if quiet && sink == nil {
             // Nothing to print: poll on this thread.
             var chainRecords = 0
             result = Self.poll(tap, cpu: cpu, durationNs: durationNs) { records in
@@ -178,10 +185,14 @@ struct Capture: ParsableCommand {
                 return true
             }
         } else {
-            result = printWhilePolling(tap, limit: limit, durationNs: durationNs)
+            result = printWhilePolling(tap, limit: limit, durationNs: durationNs, sink: &sink,
+                                       printing: !quiet && (sink == nil || write.print))
         }
+        // Interface statistics close the file, after a signal too.
+        var closeFailure: VQTapFailure?
+        do { try sink?.close() } catch { closeFailure = VQTapFailure("capture: -w \(error)") }
         if tap.poller != nil { Self.printCounters(tap) }
-        if let failure = result.failure { throw failure }
+        if let failure = result.failure ?? closeFailure { throw failure }
         if case let .deviceGone(why) = result.outcome {
             throw VQTapFailure("capture: the device went away: \(why)", status: .deviceGone)
         }
@@ -189,7 +200,8 @@ struct Capture: ParsableCommand {
 
     /// Polls on a thread of its own (pinned with --cpu) and prints here: decoding and
     /// printing cost far more than copying, and a poller that stops to print misses chains.
-    func printWhilePolling(_ tap: LayoutTap, limit: Int, durationNs: UInt64?) -> PollResult {
+    func printWhilePolling(_ tap: LayoutTap, limit: Int, durationNs: UInt64?, sink: inout (any CaptureSink)?,
+                           printing: Bool = true) -> PollResult {
         let handoff = RecordHandoff()
         let box = PollResultBox()
         let shared = UncheckedBox(tap)
@@ -205,6 +217,8 @@ struct Capture: ParsableCommand {
         var writer = LineWriter()
         var chainRecords = 0
         var done = false
+        var sinkFailure: VQTapFailure?
+        var lastSinkFlushNs = vq_monotonic_ns()
         while let batches = handoff.take(timeout: 0.05) {
             for batch in batches where !done {
                 for r in batch {
@@ -215,8 +229,25 @@ struct Capture: ParsableCommand {
                         break
                     }
                     if r.kind == .available || r.kind == .used { chainRecords += 1 }
-                    if let text = presenter.render(r) { writer.append(text) }
+                    if sink != nil {
+                        do { try sink?.write(r) } catch {
+                            sinkFailure = VQTapFailure("capture: -w \(error)")
+                            done = true
+                            handoff.stopConsuming()
+                            break
+                        }
+                    }
+                    if printing, let text = presenter.render(r) { writer.append(text) }
                 }
+            }
+            // A kill loses at most the last 50 ms of records.
+            if sink != nil, sinkFailure == nil, vq_monotonic_ns() &- lastSinkFlushNs >= 50_000_000 {
+                do { try sink?.flush() } catch {
+                    sinkFailure = VQTapFailure("capture: -w \(error)")
+                    done = true
+                    handoff.stopConsuming()
+                }
+                lastSinkFlushNs = vq_monotonic_ns()
             }
             if !done && chainRecords >= limit {
                 done = true
@@ -225,7 +256,9 @@ struct Capture: ParsableCommand {
             writer.flushIfDue()
         }
         writer.flush()
-        return box.result
+        var result = box.result
+        if let sinkFailure, result.failure == nil { result.failure = sinkFailure }
+        return result
     }
 
     /// Attaches and polls until the delivery, a signal, the duration or the device ends it.
