@@ -3,7 +3,7 @@
 
 SWIFT      ?= swift
 BUILD_DEBS := libpcap-dev libncurses-dev pkg-config
-TEST_DEBS  := $(BUILD_DEBS) mandoc
+TEST_DEBS  := $(BUILD_DEBS) mandoc tmux
 VQTAP      := .build/release/vqtap
 
 .PHONY: all deps test-deps build release demo test lint man-lint bench clean
@@ -22,9 +22,9 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-# The main job. Until the live view lands it decodes every sample in samples/decode.
+# The main job: the live view on a busy simulated disk (Ctrl-C or q ends it).
 demo: release
-	@scripts/decode-samples $(VQTAP)
+	@$(VQTAP) demo
 
 test: test-deps lint man-lint
 	$(SWIFT) build --build-tests

@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // System libraries, from Debian's -dev packages (the Makefile installs them).
@@ -35,7 +36,10 @@ let package = Package(
         // The tap: read-only mapping of guest memory, discovery, ring pollers, loss accounting.
         .target(name: "VirtioTap", dependencies: ["VirtioRing", "VQRecord", "VQWire", "CVQSys"]),
         // Matching, latency, statistics: listeners of decoded records.
-        .target(name: "VQAnalysis", dependencies: ["VirtioSCSI", "VQRecord", "VQWire"]),
+        .target(name: "VQAnalysis", dependencies: [
+            "VirtioSCSI", "VQRecord", "VQWire",
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
         // Sinks: text (tcpdump-like tiers) and JSON lines renderers of field trees and records.
         .target(name: "VQOutput", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         // Simulated virtio-scsi driver + device on a shared-memory file (demo, tests, benchmarks).
@@ -43,11 +47,13 @@ let package = Package(
             "VirtioRing", "VirtioSCSI", "VQWire", "CVQSys",
             .product(name: "Atomics", package: "swift-atomics"),
         ]),
+        // The live view: model snapshot -> views -> screen buffer -> terminal (ncurses).
+        .target(name: "VQTUI", dependencies: ["VQAnalysis", "VQOutput", "VirtioSCSI", "VQRecord", "VQWire", "CNcurses"]),
 
         .executableTarget(
             name: "vqtap",
             dependencies: [
-                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "VQSim", "CPcap", "CNcurses", "CVQSys",
+                "VQWire", "VirtioRing", "VQRecord", "VirtioSCSI", "VirtioTap", "VQAnalysis", "VQOutput", "VQSim", "VQTUI", "CPcap", "CNcurses", "CVQSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -63,6 +69,8 @@ let package = Package(
         .testTarget(name: "VQSimTests", dependencies: ["VQSim", "VirtioRing", "VirtioSCSI", "VQWire"]),
         .testTarget(name: "VQOutputTests", dependencies: ["VQOutput", "VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
         .testTarget(name: "VQAnalysisTests", dependencies: ["VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"]),
+        .testTarget(name: "VQTUITests", dependencies: ["VQTUI", "VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"],
+                    exclude: ["goldens"]),
         .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput"]),
     ],
     swiftLanguageModes: [.v6]

@@ -40,7 +40,9 @@ public struct RecordDecoder {
     }
 
     public mutating func decode(_ record: CaptureRecord) -> DecodedRecord {
-        var device = devices[record.deviceInstance]
+        // Taken out of the dictionary while it changes, so that its `pending` table is not
+        // copied on every record (copy on write).
+        var device = devices.removeValue(forKey: record.deviceInstance)
             ?? DeviceState(name: "dev\(record.deviceInstance)", context: defaultContext)
         defer { devices[record.deviceInstance] = device }
         let queueName = VirtioSCSIQueueRole(queue: record.queue).name

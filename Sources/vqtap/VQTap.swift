@@ -16,7 +16,7 @@ struct VQTap: ParsableCommand {
             3 the device or its memory went away. See vqtap(1).
             """,
         version: VersionInfo.text,
-        subcommands: [Decode.self, Simulate.self, Capture.self, Inflight.self]
+        subcommands: [Decode.self, Simulate.self, Capture.self, Inflight.self, Top.self, Stats.self, Demo.self]
     )
 
     static func main() {

@@ -1,0 +1,402 @@
+import VQRecord
+import VirtioSCSI
+import VQWire
+
+// Decoded records in, transactions out (DESIGN.md rule 7). The record decoder has already
+// paired each completion with its request's decode; the matcher adds what pairing alone
+// does not know: times, the commands in flight by tag and LUN (for TMFs and tag reuse),
+// the TMFs outstanding, the eventq buffers outstanding, and the conformance findings.
+// Memory is bounded by the rings: one entry per descriptor head in flight.
+
+/// What the matcher tells its listeners.
+public enum AnalysisEvent: Sendable {
+    /// A command was made available (it is now in flight).
+    case started(InFlightCommand)
+    /// A command completed (or a completion came for a request the tap never saw).
+    case transaction(Transaction)
+    /// A command in flight was forgotten: its queue was reset, or its head reused unseen.
+    case abandoned(InFlightCommand)
+    /// A TMF request was sent (`response` nil) or answered.
+    case tmf(TMFTransaction)
+    case event(EventRecord)
+    case finding(Finding)
+}
+
+/// A command the driver made available and the device has not returned yet.
+public struct InFlightCommand: Sendable {
+    public var device: UInt16
+    public var queue: UInt16
+    public var head: UInt16
+    public var id: UInt64
+    public var startNs: UInt64
+    public var tag: UInt64
+    public var lun: LUNAddress?
+    public var opcode: OpcodeKey?
+    public var direction: SCSIDataDirection
+    public var lba: UInt64?
+    public var blocks: UInt32?
+    /// Data-out bytes the descriptors carry.
+    public var bytesOut: UInt64
+    /// Outstanding when the tap attached: the start time is the attach time.
+    public var preAttach: Bool
+    public var tmfSerial: UInt64?
+    public var request: ChainDecode?
+
+    public var opcodeName: String { opcode?.name ?? "(bad cdb)" }
+
+    public func age(at nowNs: UInt64) -> UInt64 { nowNs >= startNs ? nowNs - startNs : 0 }
+}
+
+/// Buffers on one device's eventq (virtio-scsi 0.9.4 "Device Operation: eventq"): the
+/// driver should keep some posted, or the device has nowhere to put an event and sets
+/// EVENTS_MISSED on the next one.
+public struct EventqAccount: Sendable, Equatable {
+    public var outstanding = 0
+    public var maxOutstanding = 0
+    public var posted: UInt64 = 0
+    public var events: UInt64 = 0
+    public var eventsMissed: UInt64 = 0
+    /// Time with no buffer posted, after the first was seen (ended intervals).
+    public var emptyNs: UInt64 = 0
+    /// Start of the current interval with no buffer posted.
+    public var emptySinceNs: UInt64?
+    public var seenAny = false
+
+    /// `emptyNs` plus the current interval up to `now`.
+    public func emptyTotal(at nowNs: UInt64) -> UInt64 {
+        guard let since = emptySinceNs, nowNs > since else { return emptyNs }
+        return emptyNs + (nowNs - since)
+    }
+}
+
+/// Counts of what the tap saw, for the health line.
+public struct CaptureHealth: Sendable, Equatable {
+    public var records: UInt64 = 0
+    public var available: UInt64 = 0
+    public var used: UInt64 = 0
+    /// Chains the tap counted but could not capture (drop markers).
+    public var dropped: UInt64 = 0
+    public var torn: UInt64 = 0
+    public var snaplenTruncated: UInt64 = 0
+    public var orphans: UInt64 = 0
+    public var malformed: UInt64 = 0
+    public var undecodable: UInt64 = 0
+    public var deviceResets: UInt64 = 0
+
+    /// Chains seen plus chains dropped.
+    public var chains: UInt64 { available + dropped }
+
+    public func percent(_ n: UInt64) -> Double { chains == 0 ? 0 : Double(n) * 100 / Double(chains) }
+}
+
+public struct TransactionMatcher {
+    public struct Options: Sendable {
+        /// An interval with no eventq buffer longer than this is a finding.
+        public var eventqEmptyThresholdNs: UInt64 = 1_000_000_000
+        /// Transaction ids kept per TMF.
+        public var maxNamedPerTMF = 1024
+        public init() {}
+    }
+
+    private struct TagKey: Hashable {
+        var device: UInt16
+        var lun: LUNAddress?
+        var tag: UInt64
+    }
+
+    public let options: Options
+    /// Commands in flight, keyed by device << 32 | queue << 16 | head.
+    public private(set) var inFlight: [UInt64: InFlightCommand] = [:]
+    private var byTag: [TagKey: UInt64] = [:]
+    /// TMFs sent and not answered, keyed like `inFlight`.
+    public private(set) var pendingTMFs: [UInt64: TMFTransaction] = [:]
+    public private(set) var eventq: [UInt16: EventqAccount] = [:]
+    public private(set) var health = CaptureHealth()
+    /// Time of the latest record: "now" for a replay.
+    public private(set) var lastNs: UInt64 = 0
+    public private(set) var firstNs: UInt64?
+    private var nextTMFSerial: UInt64 = 1
+    /// Devices seen, with their latest name, features and configuration.
+    public private(set) var devices: [UInt16: DeviceInfo] = [:]
+
+    public struct DeviceInfo: Sendable, Equatable {
+        public var name: String
+        public var features: UInt64 = 0
+        public var queueCount: UInt16 = 0
+        public var queueSize: UInt16 = 0
+        public var cdbSize: UInt32 = 32
+        public var senseSize: UInt32 = 96
+        public var state: DeviceStateMarker.State?
+    }
+
+    public init(options: Options = Options()) {
+        self.options = options
+    }
+
+    static func slot(_ device: UInt16, _ queue: UInt16, _ head: UInt16) -> UInt64 {
+        UInt64(device) << 32 | UInt64(queue) << 16 | UInt64(head)
+    }
+
+    public mutating func consume(_ d: DecodedRecord, _ emit: (AnalysisEvent) -> Void) {
+        let r = d.record
+        health.records += 1
+        if firstNs == nil { firstNs = r.timestampNs }
+        if r.timestampNs > lastNs { lastNs = r.timestampNs }
+        if devices[r.deviceInstance] == nil { devices[r.deviceInstance] = DeviceInfo(name: d.deviceName) }
+        switch r.body {
+        case let .drop(m):
+            health.dropped += m.count
+            return
+        case let .deviceState(m):
+            deviceState(r, m, emit)
+            return
+        case .chain:
+            break
+        }
+        if r.flags.contains(.torn) { health.torn += 1 }
+        if r.flags.contains(.snaplenTruncated) { health.snaplenTruncated += 1 }
+        if r.flags.contains(.malformed) {
+            health.malformed += 1
+            emit(.finding(Finding(kind: .malformedChain, timeNs: r.timestampNs, device: r.deviceInstance, queue: r.queue,
+                                  transactionID: r.transactionID, detail: "\(d.queueName) head \(r.head) ring error \(r.errorCode) detail \(Hex.u64(r.errorDetail))")))
+        }
+        if case .undecodable? = d.decode?.content { health.undecodable += 1 }
+        if r.kind == .available {
+            health.available += 1
+            switch VirtioSCSIQueueRole(queue: r.queue) {
+            case .request: commandStarted(d, emit)
+            case .control: controlStarted(d, emit)
+            case .event: eventBufferPosted(r, emit)
+            }
+        } else {
+            health.used += 1
+            if r.flags.contains(.usedLengthExceeds) {
+                emit(.finding(Finding(kind: .usedLengthExceeds, timeNs: r.timestampNs, device: r.deviceInstance, queue: r.queue,
+                                      transactionID: r.transactionID,
+                                      detail: "\(d.queueName) head \(r.head) used length \(r.usedLength) above the writable buffers (\(writableLength(r.segments)) bytes)")))
+            }
+            switch VirtioSCSIQueueRole(queue: r.queue) {
+            case .request: commandCompleted(d, emit)
+            case .control: controlCompleted(d, emit)
+            case .event: eventReturned(d, emit)
+            }
+        }
+    }
+
+    private func writableLength(_ segments: [RecordSegment]) -> UInt64 {
+        segments.reduce(0) { $0 + ($1.isWritable ? UInt64($1.length) : 0) }
+    }
+
+    private mutating func deviceState(_ r: CaptureRecord, _ m: DeviceStateMarker, _ emit: (AnalysisEvent) -> Void) {
+        var info = devices[r.deviceInstance] ?? DeviceInfo(name: m.deviceName)
+        if !m.deviceName.isEmpty { info.name = m.deviceName }
+        info.features = m.features
+        info.queueCount = m.queueCount
+        info.queueSize = m.queueSize
+        info.cdbSize = m.cdbSize
+        info.senseSize = m.senseSize
+        info.state = m.state
+        devices[r.deviceInstance] = info
+        guard m.state != .attached else { return }
+        // As the record decoder does: after a reset nothing in flight on the queue survives.
+        if r.queue == 1 || r.queue == 0xffff { eventq[r.deviceInstance] = nil }
+        if m.state == .reset && (r.queue == 0 || r.queue == 0xffff) { health.deviceResets += 1 }
+        let gone = inFlight.filter { $0.value.device == r.deviceInstance && (r.queue == 0xffff || $0.value.queue == r.queue) }
+        for (key, command) in gone {
+            inFlight[key] = nil
+            byTag[TagKey(device: command.device, lun: command.lun, tag: command.tag)] = nil
+            emit(.abandoned(command))
+        }
+        pendingTMFs = pendingTMFs.filter { !($0.value.device == r.deviceInstance && (r.queue == 0xffff || r.queue == 0)) }
+    }
+
+    // MARK: Commands
+
+    private mutating func commandStarted(_ d: DecodedRecord, _ emit: (AnalysisEvent) -> Void) {
+        let r = d.record
+        let key = Self.slot(r.deviceInstance, r.queue, r.head)
+        if let old = inFlight.removeValue(forKey: key) {
+            // The head came back without a completion we saw: the used record was lost.
+            forgetTag(old, key: key)
+            emit(.abandoned(old))
+        }
+        var command = InFlightCommand(device: r.deviceInstance, queue: r.queue, head: r.head, id: r.transactionID,
+                                      startNs: r.timestampNs, tag: 0, lun: nil, opcode: nil, direction: .unknown,
+                                      lba: nil, blocks: nil, bytesOut: d.decode?.payloadLength ?? 0,
+                                      preAttach: r.flags.contains(.preAttach), tmfSerial: nil, request: d.decode)
+        if case let .commandRequest(req)? = d.decode?.message {
+            command.tag = req.id
+            command.lun = LUNAddress(req.lun)
+            if case let .success(c) = req.command {
+                command.opcode = OpcodeKey(opcode: c.opcode, serviceAction: c.serviceAction)
+                command.direction = c.dataDirection
+                command.lba = c.lba
+                command.blocks = c.transferLength
+            }
+            let tagKey = TagKey(device: r.deviceInstance, lun: command.lun, tag: req.id)
+            if let otherKey = byTag[tagKey], let other = inFlight[otherKey] {
+                emit(.finding(Finding(kind: .tagReused, timeNs: r.timestampNs, device: r.deviceInstance, queue: r.queue,
+                                      transactionID: r.transactionID,
+                                      detail: "tag \(Hex.u64(req.id)) on LUN \(command.lun?.description ?? "?") reused by \(command.opcodeName) while \(other.opcodeName) (queue \(other.queue) head \(other.head)) is in flight for \(Figures.format(other.age(at: r.timestampNs)))")))
+            }
+            byTag[tagKey] = key
+        }
+        inFlight[key] = command
+        emit(.started(command))
+    }
+
+    private mutating func forgetTag(_ c: InFlightCommand, key: UInt64) {
+        let tagKey = TagKey(device: c.device, lun: c.lun, tag: c.tag)
+        if byTag[tagKey] == key { byTag[tagKey] = nil }
+    }
+
+    private mutating func commandCompleted(_ d: DecodedRecord, _ emit: (AnalysisEvent) -> Void) {
+        let r = d.record
+        let key = Self.slot(r.deviceInstance, r.queue, r.head)
+        var started: InFlightCommand?
+        if let c = inFlight[key], c.id == r.transactionID || r.transactionID == 0 {
+            started = c
+            inFlight[key] = nil
+            forgetTag(c, key: key)
+        }
+        var t = Transaction(device: r.deviceInstance, queue: r.queue, head: r.head, id: r.transactionID, tag: started?.tag,
+                            lun: started?.lun, opcode: started?.opcode, direction: started?.direction ?? .unknown,
+                            lba: started?.lba, blocks: started?.blocks, startNs: started?.startNs, endNs: r.timestampNs,
+                            latencyNs: nil, bytesIn: 0, bytesOut: 0, outcome: .undecodable, tmfSerial: started?.tmfSerial,
+                            flags: r.flags, request: started?.request ?? d.request, response: d.decode)
+        if let started {
+            t.latencyNs = r.latencyNs > 0 ? r.latencyNs : started.age(at: r.timestampNs)
+            if started.preAttach { t.flags.insert(.preAttach) }
+        } else {
+            health.orphans += 1
+            if !r.flags.contains(.preAttach) {
+                emit(.finding(Finding(kind: .orphanCompletion, timeNs: r.timestampNs, device: r.deviceInstance, queue: r.queue,
+                                      transactionID: r.transactionID, detail: "\(d.queueName) head \(r.head) completed with no request seen")))
+            }
+        }
+        if case let .commandResponse(resp)? = d.decode?.message {
+            t.outcome = Outcome(resp)
+            t.bytesIn = d.decode?.payloadLength ?? 0
+            let out = started?.bytesOut ?? 0
+            t.bytesOut = started?.direction == .toDevice ? out - min(out, UInt64(resp.residual)) : out
+            if resp.senseLengthExceedsSize {
+                emit(.finding(Finding(kind: .senseLengthExceeds, timeNs: r.timestampNs, device: r.deviceInstance, queue: r.queue,
+                                      transactionID: r.transactionID,
+                                      detail: "\(t.opcodeName) tag \(t.tag.map(Hex.u64) ?? "?"): sense_len \(resp.senseLength) > sense_size \(resp.senseSize)")))
+            }
+        }
+        if let serial = t.tmfSerial, t.outcome.isAbortedOrReset {
+            for (k, var tmf) in pendingTMFs where tmf.serial == serial {
+                tmf.aborted += 1
+                pendingTMFs[k] = tmf
+            }
+        }
+        emit(.transaction(t))
+    }
+
+    // MARK: Control queue
+
+    private mutating func controlStarted(_ d: DecodedRecord, _ emit: (AnalysisEvent) -> Void) {
+        guard case let .tmfRequest(req)? = d.decode?.message else { return }
+        let r = d.record
+        let lun = LUNAddress(req.lun)
+        let serial = nextTMFSerial
+        nextTMFSerial += 1
+        var named: [UInt64] = []
+        func name(_ key: UInt64) {
+            guard var c = inFlight[key] else { return }
+            if named.count < options.maxNamedPerTMF { named.append(c.id) }
+            if c.tmfSerial == nil || req.subtype != .queryTask && req.subtype != .queryTaskSet { c.tmfSerial = serial }
+            inFlight[key] = c
+        }
+        switch req.subtype {
+        case .abortTask, .queryTask:
+            if let key = byTag[TagKey(device: r.deviceInstance, lun: lun, tag: req.id)] { name(key) }
+        case .abortTaskSet, .clearTaskSet, .logicalUnitReset, .queryTaskSet:
+            for (key, c) in inFlight where c.device == r.deviceInstance && c.lun == lun { name(key) }
+        case .itNexusReset:
+            for (key, c) in inFlight where c.device == r.deviceInstance && c.lun?.target == lun?.target { name(key) }
+        default:
+            break
+        }
+        let tmf = TMFTransaction(serial: serial, device: r.deviceInstance, subtype: req.subtype, lun: lun, tag: req.id,
+                                 startNs: r.timestampNs, endNs: nil, response: nil, named: named.sorted(), aborted: 0,
+                                 outstandingAtResponse: 0)
+        pendingTMFs[Self.slot(r.deviceInstance, r.queue, r.head)] = tmf
+        emit(.tmf(tmf))
+    }
+
+    private mutating func controlCompleted(_ d: DecodedRecord, _ emit: (AnalysisEvent) -> Void) {
+        let r = d.record
+        guard case let .tmfResponse(resp)? = d.decode?.message,
+              var tmf = pendingTMFs.removeValue(forKey: Self.slot(r.deviceInstance, r.queue, r.head)) else { return }
+        tmf.endNs = r.timestampNs
+        tmf.response = resp.response
+        let stillInFlight = Set(inFlight.values.lazy.filter { $0.tmfSerial == tmf.serial }.map(\.id))
+        tmf.outstandingAtResponse = tmf.named.filter { stillInFlight.contains($0) }.count
+        let completed = resp.response == .ok || resp.response == .functionSucceeded
+        if tmf.aborts && completed && tmf.outstandingAtResponse > 0 {
+            emit(.finding(Finding(kind: .tmfResponseBeforeAborted, timeNs: r.timestampNs, device: r.deviceInstance, queue: r.queue,
+                                  transactionID: r.transactionID,
+                                  detail: "\(tmf.subtype.name) \(tmf.lun?.description ?? "?") answered \(resp.response.name(in: .taskManagement)) with \(tmf.outstandingAtResponse) of \(tmf.named.count) named commands still in flight")))
+        }
+        emit(.tmf(tmf))
+    }
+
+    // MARK: Event queue
+
+    private mutating func eventBufferPosted(_ r: CaptureRecord, _ emit: (AnalysisEvent) -> Void) {
+        checkEventq(at: r.timestampNs, emit)
+        reportedEmpty.remove(r.deviceInstance)
+        var account = eventq[r.deviceInstance] ?? EventqAccount()
+        account.posted += 1
+        account.outstanding += 1
+        account.maxOutstanding = max(account.maxOutstanding, account.outstanding)
+        account.seenAny = true
+        if let since = account.emptySinceNs {
+            account.emptyNs += r.timestampNs >= since ? r.timestampNs - since : 0
+            account.emptySinceNs = nil
+        }
+        eventq[r.deviceInstance] = account
+    }
+
+    /// Ends the eventq-empty interval check at `nowNs`: a finding for a device whose
+    /// eventq has been empty longer than the threshold (once per interval).
+    private var reportedEmpty: Set<UInt16> = []
+
+    public mutating func checkEventq(at nowNs: UInt64, _ emit: (AnalysisEvent) -> Void) {
+        for (device, account) in eventq {
+            guard let since = account.emptySinceNs else { reportedEmpty.remove(device); continue }
+            let length = nowNs >= since ? nowNs - since : 0
+            if length >= options.eventqEmptyThresholdNs, !reportedEmpty.contains(device) {
+                reportedEmpty.insert(device)
+                emit(.finding(Finding(kind: .eventqEmpty, timeNs: nowNs, device: device, queue: 1,
+                                      detail: "\(devices[device]?.name ?? "dev\(device)") eventq without buffers for \(Figures.format(length))")))
+            }
+        }
+    }
+
+    private mutating func eventReturned(_ d: DecodedRecord, _ emit: (AnalysisEvent) -> Void) {
+        let r = d.record
+        var account = eventq[r.deviceInstance] ?? EventqAccount()
+        account.outstanding = max(0, account.outstanding - 1)
+        if account.outstanding == 0 && account.seenAny { account.emptySinceNs = r.timestampNs }
+        if case let .event(e)? = d.decode?.message {
+            account.events += 1
+            if e.eventsMissed {
+                account.eventsMissed += 1
+                emit(.finding(Finding(kind: .eventsMissed, timeNs: r.timestampNs, device: r.deviceInstance, queue: r.queue,
+                                      transactionID: r.transactionID, detail: "\(e.type.name) with EVENTS_MISSED: the device had no eventq buffer for an event")))
+            }
+            eventq[r.deviceInstance] = account
+            emit(.event(EventRecord(device: r.deviceInstance, timeNs: r.timestampNs, event: e)))
+        } else {
+            eventq[r.deviceInstance] = account
+        }
+    }
+
+    /// Commands in flight longer than `thresholdNs` at `nowNs`, oldest first.
+    public func stuck(at nowNs: UInt64, thresholdNs: UInt64) -> [InFlightCommand] {
+        inFlight.values.filter { $0.age(at: nowNs) >= thresholdNs }.sorted { ($0.startNs, $0.id) < ($1.startNs, $1.id) }
+    }
+}

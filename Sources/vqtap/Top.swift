@@ -1,0 +1,189 @@
+import ArgumentParser
+import Foundation
+import VQAnalysis
+import VQRecord
+import VQTUI
+import VQWire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `vqtap top`: the live view (htop for a virtqueue).
+struct Top: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Live view of a virtio-scsi device: rates, queue depth, latency, errors, TMFs.",
+        discussion: """
+            Screens: overview, per-LUN, per-opcode, latency histogram, log, recent requests \
+            with a full decode. Keys: q quit, p pause, Tab/arrows screens, s sort, r reset, \
+            / filter, ? help. When standard output is not a terminal, the overview is printed \
+            as text once per --delay. See vqtap-top(1).
+            """
+    )
+
+    @OptionGroup var source: SourceOptions
+    @OptionGroup var view: ViewOptions
+
+    func validate() throws {
+        try source.check()
+        try view.check()
+    }
+
+    func run() throws {
+        try TopSession(source: source, view: view).run()
+    }
+}
+
+/// Where records come from: a capture file replayed, or the built-in synthetic workload.
+/// (The live tap, `--layout`/`--qmp`, joins when it is merged.)
+struct SourceOptions: ParsableArguments {
+    @Option(name: .customShort("r"), help: ArgumentHelp("Replay a capture file (pcapng).", valueName: "file"))
+    var readFile: String?
+
+    @Argument(help: ArgumentHelp("A capture file to replay (same as -r).", valueName: "file"))
+    var file: String?
+
+    @Option(help: ArgumentHelp("Replay speed: a factor (1 is as recorded, 10 ten times faster) or 'max'.", valueName: "factor"))
+    var speed: String = "1"
+
+    @Flag(help: "Use the built-in synthetic workload (no device, no file): several LUNs, mixed sizes, a long-tailed latency, errors, TMFs and events.")
+    var synthetic = false
+
+    @Option(help: ArgumentHelp("Commands per second of the synthetic workload.", valueName: "n"))
+    var iops: Double = 5_000
+
+    var path: String? { readFile ?? file }
+
+    /// nil: as fast as possible.
+    var speedFactor: Double? {
+        speed == "max" ? nil : Double(speed)
+    }
+
+    func check() throws {
+        if readFile != nil && file != nil { throw ValidationError("give the capture file once: -r FILE or FILE") }
+        if speed != "max", (Double(speed) ?? 0) <= 0 { throw ValidationError("--speed takes a positive factor or 'max', not '\(speed)'") }
+        if path == nil && !synthetic { throw ValidationError("nothing to read: give a capture file (-r FILE) or --synthetic") }
+        if path != nil && synthetic { throw ValidationError("--synthetic and a capture file exclude each other") }
+        guard iops > 0 && iops <= 10_000_000 else { throw ValidationError("--iops must be above 0 and at most 10000000") }
+    }
+
+    var description: String {
+        if synthetic { return "synthetic \(Int(iops)) IOPS" }
+        return "replay " + (path.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "")
+    }
+
+    /// Starts the producer thread; it stops when the feed asks it to.
+    func start(into feed: RecordFeed) throws {
+        if synthetic {
+            let rate = iops
+            Thread.detachNewThread { SyntheticProducer.run(iops: rate, feed: feed) }
+            return
+        }
+        guard let path else { return }
+        // The reader moves to the producer thread and is used only there.
+        let box = ProducerBox(try CaptureFileSource.open(path))
+        let factor = speedFactor
+        Thread.detachNewThread { ReplayProducer.run(&box.value, speed: factor, feed: feed) }
+    }
+}
+
+/// Refresh, duration and thresholds, shared by `top` and `demo`.
+struct ViewOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Time between refreshes.", valueName: "duration"))
+    var delay: String = "1s"
+
+    @Option(help: ArgumentHelp("Stop after this long.", valueName: "duration"))
+    var duration: String?
+
+    @Option(help: ArgumentHelp("Requests outstanding longer than this are reported as stuck.", valueName: "duration"))
+    var stuck: String = "1s"
+
+    @Option(help: ArgumentHelp("The sliding window of rates and recent latency.", valueName: "duration"))
+    var window: String = "10s"
+
+    @Flag(name: .customLong("no-color"), help: "Monochrome (also when NO_COLOR is set).")
+    var noColor = false
+
+    @Flag(name: .customShort("b"), help: "Batch mode: print the overview as text even on a terminal.")
+    var batch = false
+
+    func check() throws {
+        for (name, value) in [("--delay", delay), ("--stuck", stuck), ("--window", window)] + (duration.map { [("--duration", $0)] } ?? []) {
+            guard let ns = Units.duration(value), ns > 0 else { throw ValidationError("\(name) takes a duration such as 500ms, 1s or 2m, not '\(value)'") }
+        }
+        if let ns = Units.duration(window), ns < 1_000_000 { throw ValidationError("--window must be at least 1ms") }
+    }
+
+    var delayNs: UInt64 { Units.duration(delay) ?? 1_000_000_000 }
+    var durationNs: UInt64? { duration.flatMap(Units.duration) }
+
+    var analyzerOptions: Analyzer.Options {
+        var o = Analyzer.Options()
+        o.stuckThresholdNs = Units.duration(stuck) ?? 1_000_000_000
+        o.statistics.windowNs = max(10_000_000, Units.duration(window) ?? 10_000_000_000)
+        o.statistics.windowSlots = 10
+        o.keepErrors = false
+        return o
+    }
+}
+
+struct TopSession {
+    var source: SourceOptions
+    var view: ViewOptions
+
+    func run() throws {
+        // Before anything starts: a SIGINT or SIGTERM from here on ends the run cleanly.
+        TerminalSignals.install()
+        let feed = RecordFeed()
+        var analyzer = Analyzer(options: view.analyzerOptions)
+        try source.start(into: feed)
+        var runner = TopRunner(source: source.description)
+        runner.delayNs = view.delayNs
+        runner.durationNs = view.durationNs
+        runner.monochrome = view.noColor
+        if source.synthetic { runner.clock = { Clock.realtimeNs() } }
+        let error: String?
+        if isatty(STDOUT_FILENO) == 1 && isatty(STDIN_FILENO) == 1 && !view.batch {
+            error = runner.runInteractive(feed: feed, analyzer: &analyzer)
+        } else {
+            error = runner.runText(feed: feed, analyzer: &analyzer) { text in
+                print(text)
+                fflush(nil)
+            }
+        }
+        feed.requestStop()
+        feed.waitUntilFinished(timeoutNs: 2_000_000_000)
+        if let error { throw VQTapFailure("top: \(error)", status: .partlyRead) }
+    }
+}
+
+enum Clock {
+    static func realtimeNs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+final class ProducerBox<T>: @unchecked Sendable {
+    var value: T
+    init(_ value: T) { self.value = value }
+}
+
+enum TopRunnerClock {
+    static func monotonicNs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// Capture files. The pcapng reader lives on the `pcap` branch; until it is merged this
+/// says so instead of reading.
+enum CaptureFileSource {
+    static func open(_ path: String) throws -> any RecordSource {
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw VQTapFailure("cannot read \(path): no such file or no permission")
+        }
+        throw VQTapFailure("reading capture files needs the pcapng reader, which this build does not have yet; try --synthetic")
+    }
+}

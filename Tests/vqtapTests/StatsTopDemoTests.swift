@@ -1,0 +1,236 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+
+/// `vqtap stats`, `top` and `demo` as a user runs them. The stats goldens are on the
+/// synthetic workload (seeded, so repeatable) until capture samples exist. Regenerate with
+/// VQTAP_REGENERATE=1; a regenerating run fails.
+@Suite struct StatsCLITests {
+    static let dir = VQTapBinary.root.appendingPathComponent("samples/stats")
+
+    static let cases: [(name: String, args: [String])] = [
+        ("synthetic-2s", ["stats", "--synthetic", "--duration", "2s", "--iops", "3000", "--list", "5"]),
+        ("synthetic-2s-by-queue-lun", ["stats", "--synthetic", "--duration", "2s", "--iops", "3000", "--by", "queue,lun", "--by", "outcome", "--list", "3"]),
+        ("synthetic-2s.json", ["stats", "--synthetic", "--duration", "2s", "--iops", "3000", "-T", "json", "--list", "3"]),
+        ("synthetic-2s.csv", ["stats", "--synthetic", "--duration", "2s", "--iops", "3000", "-T", "csv", "--by", "opcode"]),
+    ]
+
+    @Test func goldens() throws {
+        let regenerate = ProcessInfo.processInfo.environment["VQTAP_REGENERATE"] != nil
+        for c in Self.cases {
+            let run = try VQTapBinary.run(c.args)
+            #expect(run.status == 0, "\(c.name): \(run.stderr)")
+            let file = Self.dir.appendingPathComponent(c.name.contains(".") ? c.name : c.name + ".txt")
+            if regenerate {
+                try FileManager.default.createDirectory(at: Self.dir, withIntermediateDirectories: true)
+                try run.stdout.write(to: file, atomically: true, encoding: .utf8)
+                Issue.record("regenerated \(file.lastPathComponent); rerun without VQTAP_REGENERATE")
+                continue
+            }
+            let want = try? String(contentsOf: file, encoding: .utf8)
+            #expect(run.stdout == want, "\(c.name) differs from its golden file")
+        }
+    }
+
+    @Test func everyJSONLineParsesAndHasAType() throws {
+        let run = try VQTapBinary.run(["stats", "--synthetic", "--duration", "1s", "--iops", "2000", "-T", "json"])
+        #expect(run.status == 0)
+        var types: Set<String> = []
+        for line in run.stdout.split(separator: "\n") {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            if let t = object?["type"] as? String { types.insert(t) }
+        }
+        #expect(types.isSuperset(of: ["summary", "group", "histogram", "finding_count"]))
+    }
+
+    @Test func plotWritesAnSVG() throws {
+        let svg = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-plot-\(getpid()).svg")
+        defer { try? FileManager.default.removeItem(at: svg) }
+        let run = try VQTapBinary.run(["stats", "--synthetic", "--duration", "2s", "--iops", "2000", "--plot", svg.path])
+        #expect(run.status == 0)
+        let text = try String(contentsOf: svg, encoding: .utf8)
+        #expect(text.hasPrefix("<?xml"))
+        #expect(text.contains("<polyline"))
+        #expect(text.hasSuffix("</svg>\n"))
+        // Well-formed XML.
+        #expect(throws: Never.self) { _ = try XMLDocument(data: Data(text.utf8)) }
+    }
+
+    @Test func usageErrorsExitOne() throws {
+        for args in [["stats"], ["stats", "--synthetic", "--by", "colour"], ["stats", "--synthetic", "--stuck", "soon"],
+                     ["stats", "-r", "a", "b"], ["top"], ["top", "--synthetic", "--speed", "0"], ["top", "--synthetic", "--delay", "x"],
+                     ["demo", "--iops", "0"]] {
+            let run = try VQTapBinary.run(args)
+            #expect(run.status == 1, "\(args)")
+            #expect(!run.stderr.isEmpty, "\(args)")
+        }
+    }
+
+    @Test func countStopsEarly() throws {
+        let run = try VQTapBinary.run(["stats", "--synthetic", "-c", "100", "--list", "0"])
+        #expect(run.status == 0)
+        #expect(run.stdout.contains("Records 100 over"))
+    }
+
+    @Test func aMissingFileSaysSo() throws {
+        let run = try VQTapBinary.run(["stats", "/nonexistent/capture.pcapng"])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("cannot read /nonexistent/capture.pcapng"))
+    }
+}
+
+@Suite struct TopTextModeTests {
+    @Test func withoutATerminalTopPrintsTheOverviewPerInterval() throws {
+        let run = try VQTapBinary.run(["top", "--synthetic", "--iops", "2000", "--delay", "300ms", "--duration", "1s"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let screens = run.stdout.components(separatedBy: "vqtap top  scsi0  synthetic 2000 IOPS")
+        #expect(screens.count >= 4, "\(run.stdout)")
+        #expect(run.stdout.contains("QUEUE        IOPS"))
+        #expect(run.stdout.contains("request0"))
+        #expect(!run.stdout.contains("q quit"))
+    }
+
+    @Test func demoPrintsTheSameWithoutATerminal() throws {
+        let run = try VQTapBinary.run(["demo", "--delay", "500ms", "--duration", "1s"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("vqtap top  scsi0  synthetic 5000 IOPS"))
+        #expect(run.stdout.contains("Outcomes"))
+    }
+}
+
+/// The demo in a real terminal: tmux runs it, keys go in with send-keys, the screen comes
+/// out with capture-pane (installed by `make test`).
+@Suite(.serialized) struct DemoTmuxTests {
+    static var tmux: String? {
+        ["/usr/bin/tmux", "/usr/local/bin/tmux"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// The tmux server that `new-session` starts inherits the client's descriptors: only
+    /// commands that print (capture-pane, display-message) get a pipe.
+    @discardableResult
+    static func tmux(_ args: [String], output: Bool = true) throws -> (status: Int32, out: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tmux ?? "/usr/bin/tmux")
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = output ? out : FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = output ? out.fileHandleForReading.readDataToEndOfFile() : Data()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Waits until the pane shows `text` (or 10 s pass) and returns the pane.
+    static func waitFor(_ session: String, _ text: String) throws -> String {
+        var pane = ""
+        for _ in 0..<100 {
+            pane = try tmux(["capture-pane", "-p", "-t", session]).out
+            if pane.contains(text) { return pane }
+            usleep(100_000)
+        }
+        return pane
+    }
+
+    /// The exit status the wrapper shell wrote (waiting up to 10 s for it).
+    static func waitForFile(_ url: URL) -> String {
+        var written = ""
+        for _ in 0..<100 where written.isEmpty {
+            written = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+            if written.isEmpty { usleep(100_000) }
+        }
+        return written
+    }
+
+    static func start(_ name: String, env: String = "", wrapper: String? = nil) throws -> String {
+        let session = "vqtap-\(name)-\(getpid())"
+        // The environment the test runs in may set NO_COLOR: each session says what it wants.
+        let demo = "env -u NO_COLOR \(env) \(VQTapBinary.url.path) demo --delay 200ms --duration 60s"
+        let command = wrapper.map { demo + $0 } ?? "exec " + demo
+        // Started through system(): the server it forks would inherit the descriptor that
+        // Foundation's Process watches for the client's exit, and the wait would last as
+        // long as the server.
+        // A server still exiting after the previous test's last session refuses at first.
+        var status: Int32 = -1
+        for _ in 0..<20 where status != 0 {
+            status = system("\(tmux ?? "tmux") new-session -d -s \(session) -x 100 -y 30 '\(command)' </dev/null >/dev/null 2>&1")
+            if status != 0 { usleep(200_000) }
+        }
+        #expect(status == 0)
+        try tmux(["set-option", "-t", session, "remain-on-exit", "on"])
+        return session
+    }
+
+    @Test func keysSwitchScreensAndQuitRestoresTheTerminal() throws {
+        guard Self.tmux != nil else { Issue.record("tmux is not installed (make test-deps installs it)"); return }
+        let status = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-keys-\(getpid()).status")
+        try? FileManager.default.removeItem(at: status)
+        defer { try? FileManager.default.removeItem(at: status) }
+        let session = try Self.start("keys", wrapper: "; echo $? > \(status.path)")
+        defer { _ = try? Self.tmux(["kill-session", "-t", session]) }
+        let overview = try Self.waitFor(session, "request1")
+        #expect(overview.contains("vqtap top  scsi0  synthetic 5000 IOPS"))
+        #expect(overview.contains("1 Overview  2 LUNs"))
+        #expect(overview.contains("QUEUE        IOPS"))
+        try Self.tmux(["send-keys", "-t", session, "Tab"])
+        #expect(try Self.waitFor(session, "LUN        COUNT").contains("0:1"))
+        try Self.tmux(["send-keys", "-t", session, "3"])
+        #expect(try Self.waitFor(session, "OPCODE").contains("Read(10)"))
+        try Self.tmux(["send-keys", "-t", session, "4"])
+        #expect(try Self.waitFor(session, "distribution").contains(" -> "))
+        try Self.tmux(["send-keys", "-t", session, "6"])
+        #expect(try Self.waitFor(session, "Details:").contains("Request:  cmd-req"))
+        try Self.tmux(["send-keys", "-t", session, "?"])
+        #expect(try Self.waitFor(session, "vqtap top keys").contains("pause the display"))
+        try Self.tmux(["send-keys", "-t", session, "x"])
+        try Self.tmux(["send-keys", "-t", session, "p"])
+        #expect(try Self.waitFor(session, "PAUSED").contains("PAUSED"))
+        try Self.tmux(["send-keys", "-t", session, "q"])
+        #expect(Self.waitForFile(status) == "0\n")
+        // The alternate screen is gone: the view is no longer on the terminal.
+        #expect(!(try Self.tmux(["capture-pane", "-p", "-t", session]).out.contains("vqtap top")))
+    }
+
+    @Test func coloursUnlessNoColorAndTheViewFollowsAResize() throws {
+        guard Self.tmux != nil else { Issue.record("tmux is not installed (make test-deps installs it)"); return }
+        let colour = try Self.start("colour")
+        defer { _ = try? Self.tmux(["kill-session", "-t", colour]) }
+        _ = try Self.waitFor(colour, "request1")
+        let styled = try Self.tmux(["capture-pane", "-e", "-p", "-t", colour]).out
+        #expect(styled.contains("\u{1b}[46m"), "a cyan title bar")
+        let mono = try Self.start("mono", env: "NO_COLOR=1")
+        defer { _ = try? Self.tmux(["kill-session", "-t", mono]) }
+        _ = try Self.waitFor(mono, "request1")
+        let plain = try Self.tmux(["capture-pane", "-e", "-p", "-t", mono]).out
+        #expect(!plain.contains("\u{1b}[46m") && !plain.contains("\u{1b}[42m"), "no background colours")
+        #expect(plain.contains("7m"), "reverse video instead")
+        // 100x30 has no TAG column on the requests screen; 132x43 has.
+        try Self.tmux(["send-keys", "-t", mono, "6"])
+        #expect(!(try Self.waitFor(mono, "LATENCY").contains("TAG")))
+        try Self.tmux(["resize-window", "-t", mono, "-x", "132", "-y", "43"])
+        let wide = try Self.waitFor(mono, "TAG")
+        #expect(wide.contains("TAG                OPCODE"))
+        #expect(wide.split(separator: "\n", omittingEmptySubsequences: false).count >= 43)
+    }
+
+    @Test func sigtermRestoresTheTerminalToo() throws {
+        guard Self.tmux != nil else { Issue.record("tmux is not installed (make test-deps installs it)"); return }
+        // A shell runs the demo and writes its exit status where the test can read it.
+        let status = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-term-\(getpid()).status")
+        try? FileManager.default.removeItem(at: status)
+        defer { try? FileManager.default.removeItem(at: status) }
+        let session = try Self.start("term", env: "NO_COLOR=1", wrapper: "; echo $? > \(status.path)")
+        defer { _ = try? Self.tmux(["kill-session", "-t", session]) }
+        _ = try Self.waitFor(session, "request1")
+        let shell = try Self.tmux(["display-message", "-p", "-t", session, "#{pane_pid}"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        let demo = try String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)
+            .split(separator: " ").first.map(String.init) ?? ""
+        let signalled = Int32(demo).map { kill($0, SIGTERM) }
+        #expect(signalled == 0, "demo pid '\(demo)' under shell \(shell)")
+        #expect(Self.waitForFile(status) == "0\n")
+        #expect(!(try Self.tmux(["capture-pane", "-p", "-t", session]).out.contains("vqtap top")))
+    }
+
+}
