@@ -14,7 +14,9 @@ import VirtioTap
 /// How to find and map the device: shared by `capture` and `inflight`.
 struct AttachOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The device's layout file (vqtap-layout(5)).", valueName: "file"))
-    var layout: String
+    var layout: String?
+
+    @OptionGroup var qemu: QMPAttachOptions
 
     @Flag(name: .long, help: "Wait for the layout file and for the device to be ready instead of failing.")
     var wait = false
@@ -32,6 +34,7 @@ struct AttachOptions: ParsableArguments {
     var senseSize: Int?
 
     func validate() throws {
+        try validateSource()
         if snaplen < 0 { throw ValidationError("-s: the snap length must be 0 or more") }
         if let waitTimeout, DurationText.nanoseconds(waitTimeout) == nil {
             throw ValidationError("--wait-timeout: '\(waitTimeout)' is not a duration (e.g. 10s, 500ms)")
@@ -43,7 +46,7 @@ struct AttachOptions: ParsableArguments {
     func tapOptions(pollMode: PollMode) -> LayoutTapOptions {
         let cdbOverride = cdbSize, senseOverride = senseSize
         return LayoutTapOptions(
-            layoutPath: layout, wait: wait, waitTimeoutNs: waitTimeout.flatMap(DurationText.nanoseconds),
+            layoutPath: layout ?? qemu.qmp ?? "", wait: wait, waitTimeoutNs: waitTimeout.flatMap(DurationText.nanoseconds),
             snaplen: snaplen, pollMode: pollMode,
             framer: { layout in
                 // cdb_size and sense_size: the user's word, then the layout's, then the defaults.
@@ -167,7 +170,7 @@ struct Capture: ParsableCommand {
             if e != 0 { throw VQTapFailure("--cpu \(cpu): \(String(cString: strerror(e)))") }
         }
         StopSignal.install()
-        let tap = LayoutTap(options: attach.tapOptions(pollMode: poll))
+        let tap = try attach.makeTap(pollMode: poll)
         var presenter = RecordPresenter(verbosity: output.verbosity, format: output.format)
         var writer = LineWriter()
         var chainRecords = 0
