@@ -1,5 +1,6 @@
 import CVQSys
 import Foundation
+import Synchronization
 import VQRecord
 import VirtioRing
 
@@ -26,11 +27,25 @@ public protocol LayoutProvider: AnyObject {
     var setupIntervalNs: UInt64 { get }
 }
 
-/// Layouts from a running QEMU (QMP): `QEMUWatcher` polls the device status.
-public final class QMPLayoutProvider: LayoutProvider {
+/// Layouts from a running QEMU (QMP): `QEMUWatcher` polls the device status on a thread
+/// of its own, because a QMP round trip takes 1 ms to tens of ms while the guest runs
+/// (QEMU's main loop is busy): polled inline, it would stall the ring poller and the guest
+/// would recycle buffers before the tap copies them. `poll()` only takes what it found.
+public final class QMPLayoutProvider: LayoutProvider, @unchecked Sendable {
     public let watcher: QEMUWatcher
+    private let initial: DeviceLayout
+    private let pending = Mutex<(changes: [LayoutChange], stop: Bool)>(([], false))
+    private var thread: Thread?
 
-    public init(watcher: QEMUWatcher) { self.watcher = watcher }
+    /// Takes the watcher over: from now on only the watching thread touches it.
+    public init(watcher: QEMUWatcher) {
+        self.watcher = watcher
+        initial = watcher.layout
+        let t = Thread { [self] in watchLoop() }
+        t.name = "vqtap-qmp"
+        thread = t
+        t.start()
+    }
 
     /// Connects to `socketPath` (waiting up to `waitingSeconds` for the socket to appear)
     /// and discovers the device.
@@ -45,27 +60,42 @@ public final class QMPLayoutProvider: LayoutProvider {
         }
     }
 
+    /// Stops the watching thread (it ends after its current poll).
+    public func stop() { pending.withLock { $0.stop = true } }
+
+    private func watchLoop() {
+        while !pending.withLock({ $0.stop }) {
+            var change: LayoutChange?
+            do {
+                switch try watcher.poll() {
+                case .ready(let l)?: change = .ready(l)
+                case .reset(let l)?: change = .reset(l)
+                case .gone(let reason)?: change = .gone(reason)
+                case nil: change = nil
+                }
+            } catch {
+                change = .gone(error.meansQEMUIsGone ? "QEMU closed the QMP connection (it exited?)" : "QMP: \(error)")
+            }
+            if let change {
+                pending.withLock { $0.changes.append(change) }
+                if case .gone = change { return }
+            }
+            let pause = watcher.layout.status == .ready ? watcher.interval : watcher.setupInterval
+            var ts = timespec(tv_sec: 0, tv_nsec: Int(pause * 1e9))
+            nanosleep(&ts, nil)
+        }
+    }
+
     public func currentReadyLayout() throws(TapError) -> DeviceLayout? {
-        watcher.layout.status == .ready ? watcher.layout : nil
+        // Only before the first change: later layouts arrive through poll().
+        initial.status == .ready && pending.withLock({ $0.changes.isEmpty }) ? initial : nil
     }
 
     public func poll() throws(TapError) -> LayoutChange? {
-        let change: QEMUWatcher.Change?
-        do {
-            change = try watcher.poll()
-        } catch {
-            if error.meansQEMUIsGone { return .gone("QEMU closed the QMP connection (it exited?)") }
-            throw TapError("\(error)")
-        }
-        switch change {
-        case .ready(let l)?: return .ready(l)
-        case .reset(let l)?: return .reset(l)
-        case .gone(let reason)?: return .gone(reason)
-        case nil: return nil
-        }
+        pending.withLock { p in p.changes.isEmpty ? nil : p.changes.removeFirst() }
     }
 
-    public var setupIntervalNs: UInt64 { UInt64(watcher.setupInterval * 1e9) }
+    public var setupIntervalNs: UInt64 { 500_000 }
 }
 
 extension LayoutTap {

@@ -165,41 +165,42 @@ struct Capture: ParsableCommand {
     }
 
     func run() throws {
-        if let cpu {
-            let e = vq_pin_thread_to_cpu(Int32(cpu))
-            if e != 0 { throw VQTapFailure("--cpu \(cpu): \(String(cString: strerror(e)))") }
-        }
         StopSignal.install()
         let tap = try attach.makeTap(pollMode: poll)
-        var presenter = RecordPresenter(verbosity: output.verbosity, format: output.format)
-        var writer = LineWriter()
+        // Rendering happens on a thread of its own: the poll loop only copies chains.
+        let writer = RecordWriterThread(presenter: RecordPresenter(verbosity: output.verbosity, format: output.format))
+        // Pinned after the writer started: only the poll loop gets the CPU (threads inherit it).
+        if let cpu {
+            let e = vq_pin_thread_to_cpu(Int32(cpu))
+            if e != 0 { writer.close(); throw VQTapFailure("--cpu \(cpu): \(String(cString: strerror(e)))") }
+        }
         var chainRecords = 0
         let limit = count ?? Int.max
         let quiet = self.quiet
         let deliver: RecordDelivery = { records in
-            for r in records {
+            var end = records.count
+            for (k, r) in records.enumerated() {
                 // Like tcpdump -c: exactly `count` records, nothing after them.
-                if chainRecords >= limit { return false }
+                if chainRecords >= limit { end = k; break }
                 if r.kind == .available || r.kind == .used { chainRecords += 1 }
-                if !quiet, let text = presenter.render(r) { writer.append(text) }
             }
-            writer.flushIfDue()
+            if !quiet { writer.append(end == records.count ? records : Array(records[..<end])) }
             return chainRecords < limit
         }
         let outcome: TapOutcome
         do {
             guard try tap.attach(shouldStop: { StopSignal.isRequested }, deliver: deliver) else {
-                writer.flush()
+                writer.close()
                 return
             }
             outcome = try tap.run(durationNs: duration.flatMap(DurationText.nanoseconds),
                                   shouldStop: { StopSignal.isRequested }, deliver: deliver)
         } catch {
-            writer.flush()
+            writer.close()
             if tap.poller != nil { Self.printCounters(tap) }
             throw VQTapFailure("capture: \(error)")
         }
-        writer.flush()
+        writer.close()
         Self.printCounters(tap)
         if case let .deviceGone(why) = outcome {
             throw VQTapFailure("capture: the device went away: \(why)", status: .deviceGone)
