@@ -37,6 +37,9 @@ final class RecordWriterThread: @unchecked Sendable {
     }
 
     private func loop() {
+        // Lowest priority: on a busy host the poll loop must win the CPU, the lines can wait.
+        // (Linux: the nice value of who 0 is the calling thread's alone.)
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
         var writer = LineWriter()
         while true {
             let (batch, closing) = shared.withLock { s -> ([CaptureRecord], Bool) in
