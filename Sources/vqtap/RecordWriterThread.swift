@@ -25,14 +25,27 @@ final class RecordWriterThread: @unchecked Sendable {
         t.start()
     }
 
+    /// Records the lock was busy for; only the polling thread touches them.
+    private var waiting: [CaptureRecord] = []
+
+    /// Never blocks: the writer runs at nice 19 and may be preempted holding the lock, so
+    /// when it is busy the records wait here for the next call.
     func append(_ records: [CaptureRecord]) {
-        if records.isEmpty { return }
-        shared.withLock { $0.records.append(contentsOf: records) }
+        waiting.append(contentsOf: records)
+        if waiting.isEmpty { return }
+        let handed = shared.withLockIfAvailable { s in
+            if s.records.isEmpty { swap(&s.records, &waiting) } else { s.records.append(contentsOf: waiting) }
+        }
+        if handed != nil { waiting.removeAll(keepingCapacity: true) }
     }
 
     /// Writes what is queued, then returns once the thread has written everything.
     func close() {
-        shared.withLock { $0.closing = true }
+        shared.withLock { s in
+            s.records.append(contentsOf: waiting)
+            s.closing = true
+        }
+        waiting.removeAll()
         while !shared.withLock({ $0.finished }) { usleep(1_000) }
     }
 
@@ -42,10 +55,10 @@ final class RecordWriterThread: @unchecked Sendable {
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
         var writer = LineWriter()
         while true {
-            let (batch, closing) = shared.withLock { s -> ([CaptureRecord], Bool) in
-                let b = s.records
-                s.records.removeAll(keepingCapacity: true)
-                return (b, s.closing)
+            var batch: [CaptureRecord] = []
+            let closing = shared.withLock { s -> Bool in
+                swap(&batch, &s.records)
+                return s.closing
             }
             for r in batch { if let text = presenter.render(r) { writer.append(text) } }
             if batch.isEmpty {
