@@ -25,6 +25,8 @@ private struct CapturedRequest {
     var lun: Int
     var opcode: Int
     var intact: Bool
+    /// Outstanding when the tap attached: QEMU may have traced it before the window.
+    var preAttach: Bool
     var response: Int?
     var status: Int?
 }
@@ -193,7 +195,8 @@ private struct CapturedRequest {
                 captured.append(CapturedRequest(
                     timeNs: u64(r["time_ns"]), queue: queue, tag: UInt32(truncatingIfNeeded: hex(scsi["id"] as? String) ?? 0),
                     lun: lun["lun"] as? Int ?? -1, opcode: cdb["opcode"] as? Int ?? -1,
-                    intact: !flags.contains("torn") && !flags.contains("malformed") && scsi["error"] == nil))
+                    intact: !flags.contains("torn") && !flags.contains("malformed") && scsi["error"] == nil,
+                    preAttach: flags.contains("pre-attach")))
             } else if kind == "used", let k = byTransaction[key] {
                 captured[k].response = scsi["response"] as? Int
                 captured[k].status = scsi["status"] as? Int
@@ -211,7 +214,7 @@ private struct CapturedRequest {
             c.tag == t.tag && c.lun == t.lun && c.opcode == t.opcode && c.response == t.response && c.status == t.status
         }
         // An intact capture that matches no trace line in order had another content.
-        let wrongOutcome = candidates.count - matched
+        let wrongOutcome = max(0, candidates.filter { !$0.preAttach }.count - matched)
         let lost = requestQueueCounters(counters)
         let missing = inWindow.count - matched
         let completeness = inWindow.isEmpty ? 0 : 100 * Double(matched) / Double(inWindow.count)
