@@ -3,7 +3,7 @@
 
 SWIFT      ?= swift
 BUILD_DEBS := libpcap-dev libncurses-dev pkg-config
-TEST_DEBS  := $(BUILD_DEBS) mandoc tmux tshark
+TEST_DEBS  := $(BUILD_DEBS) mandoc tmux tshark qemu-system-x86 qemu-utils socat cpio kmod
 VQTAP      := .build/release/vqtap
 
 .PHONY: all deps test-deps build release demo test lint man-lint bench clean

@@ -3,6 +3,10 @@
 // Module layout and the one-way dependency rule: see DESIGN.md ("Modules").
 import PackageDescription
 
+// The tap's poll path is optimised even in debug builds: a debug poll loop is too slow to
+// copy a real guest's chains before they are reused (QEMU integration test, issue 7).
+let pollPath: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "vqtap",
     platforms: [.macOS(.v13)],
@@ -27,15 +31,15 @@ let package = Package(
         .target(name: "CVQSys"),
 
         // Bounded byte access and the field tree every decoder fills.
-        .target(name: "VQWire"),
+        .target(name: "VQWire", swiftSettings: pollPath),
         // Split virtqueue layout, descriptor chain walker, guest memory, device layout.
-        .target(name: "VirtioRing", dependencies: ["VQWire"]),
+        .target(name: "VirtioRing", dependencies: ["VQWire"], swiftSettings: pollPath),
         // The capture record: header + chain snapshot, the unit of every capture.
-        .target(name: "VQRecord", dependencies: ["VQWire"]),
+        .target(name: "VQRecord", dependencies: ["VQWire"], swiftSettings: pollPath),
         // virtio-scsi messages and SCSI (CDB, sense, status, code tables).
-        .target(name: "VirtioSCSI", dependencies: ["VQWire", "VQRecord"]),
+        .target(name: "VirtioSCSI", dependencies: ["VQWire", "VQRecord"], swiftSettings: pollPath),
         // The tap: read-only mapping of guest memory, discovery, ring pollers, loss accounting.
-        .target(name: "VirtioTap", dependencies: ["VirtioRing", "VQRecord", "VQWire", "CVQSys"]),
+        .target(name: "VirtioTap", dependencies: ["VirtioRing", "VQRecord", "VQWire", "CVQSys"], swiftSettings: pollPath),
         // pcapng writing (our own blocks) and reading pcap/pcapng through libpcap.
         .target(name: "PcapNG", dependencies: ["VQWire", "VQRecord", "CPcap"]),
         // Matching, latency, statistics: listeners of decoded records.

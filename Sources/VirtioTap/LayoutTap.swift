@@ -65,19 +65,23 @@ public final class LayoutTap {
     var deliveryStopped = false
     /// When the first attach happened (monotonic+offset ns), for --duration.
     public private(set) var firstAttachNs: UInt64?
+    /// Where layouts come from when not from `options.layoutPath` (QEMU over QMP).
+    public let provider: (any LayoutProvider)?
 
     /// How long the adaptive loop keeps spinning after the last new entry: traffic that
     /// flows at all keeps the tap busy, so a chain is copied before its buffers are reused.
     static let busyAfterActivityNs: UInt64 = 20_000_000
 
-    public init(options: LayoutTapOptions) {
+    public init(options: LayoutTapOptions, provider: (any LayoutProvider)? = nil) {
         self.options = options
+        self.provider = provider
     }
 
     // MARK: - Attach
 
     /// Loads the layout, waiting for it (and for `ready`) if asked. Throws a one-line error.
     func loadReadyLayout(deadline: UInt64?, shouldStop: () -> Bool) throws(TapError) -> DeviceLayout? {
+        if let provider { return try providerReadyLayout(provider, deadline: deadline, shouldStop: shouldStop) }
         var lastProblem = "\(options.layoutPath): no such file"
         while true {
             if FileManager.default.fileExists(atPath: options.layoutPath) {
@@ -181,6 +185,7 @@ public final class LayoutTap {
     /// Looks at the device: its process, the layout file, the memory files.
     func watch(shouldStop: () -> Bool, deliver: RecordDelivery) throws(TapError) -> TapOutcome? {
         guard let layout else { return nil }
+        if let provider { return try watchProvider(provider, shouldStop: shouldStop, deliver: deliver) }
         if let pid = layout.pid, !Self.processExists(pid) {
             finalPoll(deliver: deliver)
             return gone("the device's process \(pid) exited", deliver: deliver)

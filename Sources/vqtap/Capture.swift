@@ -15,7 +15,9 @@ import VirtioTap
 /// How to find and map the device: shared by `capture` and `inflight`.
 struct AttachOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The device's layout file (vqtap-layout(5)).", valueName: "file"))
-    var layout: String
+    var layout: String?
+
+    @OptionGroup var qemu: QMPAttachOptions
 
     @Flag(name: .long, help: "Wait for the layout file and for the device to be ready instead of failing.")
     var wait = false
@@ -33,6 +35,7 @@ struct AttachOptions: ParsableArguments {
     var senseSize: Int?
 
     func validate() throws {
+        try validateSource()
         if snaplen < 0 { throw ValidationError("-s: the snap length must be 0 or more") }
         if let waitTimeout, DurationText.nanoseconds(waitTimeout) == nil {
             throw ValidationError("--wait-timeout: '\(waitTimeout)' is not a duration (e.g. 10s, 500ms)")
@@ -44,7 +47,7 @@ struct AttachOptions: ParsableArguments {
     func tapOptions(pollMode: PollMode) -> LayoutTapOptions {
         let cdbOverride = cdbSize, senseOverride = senseSize
         return LayoutTapOptions(
-            layoutPath: layout, wait: wait, waitTimeoutNs: waitTimeout.flatMap(DurationText.nanoseconds),
+            layoutPath: layout ?? qemu.qmp ?? "", wait: wait, waitTimeoutNs: waitTimeout.flatMap(DurationText.nanoseconds),
             snaplen: snaplen, pollMode: pollMode,
             framer: { layout in
                 // cdb_size and sense_size: the user's word, then the layout's, then the defaults.
@@ -165,13 +168,13 @@ struct Capture: ParsableCommand {
 
     func run() throws {
         StopSignal.install()
-        let tap = LayoutTap(options: attach.tapOptions(pollMode: poll))
+        let tap = try attach.makeTap(pollMode: poll)
         let limit = count ?? Int.max
         let durationNs = duration.flatMap(DurationText.nanoseconds)
         let result: PollResult
         // -w: the records go to pcapng files; like tcpdump, printing only with --print.
         var sink = try write.makeSink(command: "capture")
-        if sink != nil, let layout = try? DeviceLayout.load(path: attach.layout) {
+        if sink != nil, let path = attach.layout, let layout = try? DeviceLayout.load(path: path) {
             sink?.describe(deviceInstance: 0, DeviceInfo(name: layout.device.name, path: layout.device.path ?? "", features: layout.features))
         }
         if quiet && sink == nil {

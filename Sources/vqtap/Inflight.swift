@@ -30,7 +30,7 @@ struct Inflight: ParsableCommand {
     }
 
     func run() throws {
-        let tap = LayoutTap(options: attach.tapOptions(pollMode: .busy))
+        let tap = try attach.makeTap(pollMode: .busy)
         var requests: [UInt64: CaptureRecord] = [:]
         var markers: [CaptureRecord] = []
         let deliver: RecordDelivery = { records in
