@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PcapNG
 import VQAnalysis
 import VQRecord
 import VQTUI
@@ -177,13 +178,12 @@ enum TopRunnerClock {
     }
 }
 
-/// Capture files. The pcapng reader lives on the `pcap` branch; until it is merged this
-/// says so instead of reading.
+/// Capture files: the pcapng reader (libpcap), records of link type USER0.
 enum CaptureFileSource {
     static func open(_ path: String) throws -> any RecordSource {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw VQTapFailure("cannot read \(path): no such file or no permission")
         }
-        throw VQTapFailure("reading capture files needs the pcapng reader, which this build does not have yet; try --synthetic")
+        do { return try PcapFileReader(path: path) } catch { throw VQTapFailure("cannot read \(path): \(error.description)") }
     }
 }
