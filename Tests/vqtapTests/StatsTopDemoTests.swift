@@ -4,13 +4,23 @@ import FoundationXML
 #endif
 import Testing
 
-/// `vqtap stats`, `top` and `demo` as a user runs them. The stats goldens are on the
-/// synthetic workload (seeded, so repeatable) until capture samples exist. Regenerate with
-/// VQTAP_REGENERATE=1; a regenerating run fails.
+/// `vqtap stats`, `top` and `demo` as a user runs them. The stats goldens are on capture
+/// samples made with the simulator (samples/captures) and on the synthetic workload
+/// (seeded, so repeatable). Regenerate with VQTAP_REGENERATE=1; a regenerating run fails.
 @Suite struct StatsCLITests {
     static let dir = VQTapBinary.root.appendingPathComponent("samples/stats")
 
+    /// A capture sample by its absolute path (the tests may run anywhere); the output names
+    /// it relative to the repository.
+    static func sample(_ name: String) -> String {
+        VQTapBinary.root.appendingPathComponent("samples/captures/\(name)").path
+    }
+
     static let cases: [(name: String, args: [String])] = [
+        ("sim", ["stats", sample("sim.pcapng"), "--list", "5"]),
+        ("sim-by-opcode-outcome", ["stats", "-r", sample("sim.pcapng"), "--by", "opcode", "--by", "outcome", "--list", "0"]),
+        ("faults.json", ["stats", sample("faults.pcapng"), "-T", "json", "--list", "3"]),
+        ("control", ["stats", sample("control.pcapng")]),
         ("synthetic-2s", ["stats", "--synthetic", "--duration", "2s", "--iops", "3000", "--list", "5"]),
         ("synthetic-2s-by-queue-lun", ["stats", "--synthetic", "--duration", "2s", "--iops", "3000", "--by", "queue,lun", "--by", "outcome", "--list", "3"]),
         ("synthetic-2s.json", ["stats", "--synthetic", "--duration", "2s", "--iops", "3000", "-T", "json", "--list", "3"]),
@@ -20,8 +30,9 @@ import Testing
     @Test func goldens() throws {
         let regenerate = ProcessInfo.processInfo.environment["VQTAP_REGENERATE"] != nil
         for c in Self.cases {
-            let run = try VQTapBinary.run(c.args)
+            var run = try VQTapBinary.run(c.args)
             #expect(run.status == 0, "\(c.name): \(run.stderr)")
+            run.stdout = run.stdout.replacingOccurrences(of: VQTapBinary.root.path + "/", with: "")
             let file = Self.dir.appendingPathComponent(c.name.contains(".") ? c.name : c.name + ".txt")
             if regenerate {
                 try FileManager.default.createDirectory(at: Self.dir, withIntermediateDirectories: true)
@@ -92,11 +103,52 @@ import Testing
         #expect(!run.stdout.contains("q quit"))
     }
 
-    @Test func demoPrintsTheSameWithoutATerminal() throws {
-        let run = try VQTapBinary.run(["demo", "--delay", "500ms", "--duration", "1s"])
+    @Test func aCaptureSampleReplaysAsFastAsPossible() throws {
+        let run = try VQTapBinary.run(["top", "-r", StatsCLITests.sample("sim.pcapng"), "--speed", "max", "--delay", "200ms"])
         #expect(run.status == 0, "\(run.stderr)")
-        #expect(run.stdout.contains("vqtap top  scsi0  synthetic 5000 IOPS"))
+        // Printed at the end of the file, with the file's totals.
+        #expect(run.stdout.contains("vqtap top  scsi0  replay sim.pcapng"))
+        #expect(run.stdout.contains(" end "))
+        #expect(run.stdout.contains("Totals   commands 142  errors 17  TMFs 3  events 1"))
+        #expect(run.stdout.contains("request0 "))
+        #expect(run.stdout.contains("request1 "))
+    }
+
+    @Test func aCaptureSampleReplaysAtRecordedSpeed() throws {
+        // sim.pcapng spans 1.1 s: at speed 1 the replay takes about that long.
+        let start = Date()
+        let run = try VQTapBinary.run(["top", StatsCLITests.sample("sim.pcapng"), "--delay", "300ms"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(Date().timeIntervalSince(start) >= 1.0)
+        #expect(run.stdout.components(separatedBy: "replay sim.pcapng").count >= 4, "\(run.stdout)")
+        #expect(run.stdout.contains("Totals   commands 142"))
+    }
+
+    @Test func aBrokenCaptureFileSaysWhy() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-notpcap-\(getpid()).pcapng").path
+        try "not a capture".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = try VQTapBinary.run(["top", "-r", path])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("cannot read \(path)"))
+    }
+
+    @Test func demoRunsTheSimulatorAndPrintsWithoutATerminal() throws {
+        let before = Set(DemoTmuxTests.simulatorMemoryFiles())
+        let run = try VQTapBinary.run(["demo", "--delay", "500ms", "--duration", "2s"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("vqtap top  scsi0  simulate 5000 IOPS"))
+        #expect(run.stdout.contains("Device scsi0 (attached)  queues 4 x 256"))
+        #expect(run.stdout.contains("request0 "))
         #expect(run.stdout.contains("Outcomes"))
+        #expect(!run.stdout.contains("Totals   commands 0 "))
+        // The simulator is gone and took its memory file with it.
+        #expect(Set(DemoTmuxTests.simulatorMemoryFiles()).subtracting(before).isEmpty)
+    }
+
+    @Test func topWaitsForALayoutThenSaysItIsMissing() throws {
+        let run = try VQTapBinary.run(["top", "--layout", "/nonexistent/layout", "--duration", "12s", "--delay", "5s"])
+        #expect(run.stderr.contains("/nonexistent/layout"), "\(run.stderr)")
     }
 }
 
@@ -171,7 +223,11 @@ import Testing
         let session = try Self.start("keys", wrapper: "; echo $? > \(status.path)")
         defer { _ = try? Self.tmux(["kill-session", "-t", session]) }
         let overview = try Self.waitFor(session, "request1")
-        #expect(overview.contains("vqtap top  scsi0  synthetic 5000 IOPS"))
+        #expect(overview.contains("vqtap top  scsi0  simulate 5000 IOPS"))
+        #expect(overview.contains("Device scsi0 (attached)"))
+        #expect(Self.nonZeroIOPS(overview), "\(overview)")
+        let simulator = try Self.simulatorPid(session)
+        #expect(simulator != nil)
         #expect(overview.contains("1 Overview  2 LUNs"))
         #expect(overview.contains("QUEUE        IOPS"))
         try Self.tmux(["send-keys", "-t", session, "Tab"])
@@ -191,6 +247,38 @@ import Testing
         #expect(Self.waitForFile(status) == "0\n")
         // The alternate screen is gone: the view is no longer on the terminal.
         #expect(!(try Self.tmux(["capture-pane", "-p", "-t", session]).out.contains("vqtap top")))
+        // No simulator left, nor its memory file.
+        if let simulator {
+            #expect(kill(simulator, 0) != 0)
+            #expect(!FileManager.default.fileExists(atPath: "/dev/shm/vqtap-sim-\(simulator)"))
+        }
+    }
+
+    /// The simulator the demo in `session` started (the shell, then the demo, then it).
+    static func simulatorPid(_ session: String) throws -> pid_t? {
+        func children(_ pid: String) -> [String] {
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? "").split(separator: " ").map(String.init)
+        }
+        let pane = try tmux(["display-message", "-p", "-t", session, "#{pane_pid}"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        for candidate in [pane] + children(pane) {
+            for child in children(candidate) {
+                let cmdline = (try? String(contentsOfFile: "/proc/\(child)/cmdline", encoding: .utf8)) ?? ""
+                if cmdline.contains("simulate") { return pid_t(child) }
+            }
+        }
+        return nil
+    }
+
+    /// Whether a queue row of the overview shows a rate above zero.
+    static func nonZeroIOPS(_ pane: String) -> Bool {
+        pane.split(separator: "\n").contains { line in
+            let words = line.split(separator: " ")
+            return words.count > 2 && words[0].hasPrefix("request") && (Int(words[1]) ?? 0) > 0
+        }
+    }
+
+    static func simulatorMemoryFiles() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []).filter { $0.hasPrefix("vqtap-sim-") }
     }
 
     @Test func coloursUnlessNoColorAndTheViewFollowsAResize() throws {
@@ -224,6 +312,8 @@ import Testing
         let session = try Self.start("term", env: "NO_COLOR=1", wrapper: "; echo $? > \(status.path)")
         defer { _ = try? Self.tmux(["kill-session", "-t", session]) }
         _ = try Self.waitFor(session, "request1")
+        let simulator = try Self.simulatorPid(session)
+        #expect(simulator != nil)
         let shell = try Self.tmux(["display-message", "-p", "-t", session, "#{pane_pid}"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
         let demo = try String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)
             .split(separator: " ").first.map(String.init) ?? ""
@@ -231,6 +321,10 @@ import Testing
         #expect(signalled == 0, "demo pid '\(demo)' under shell \(shell)")
         #expect(Self.waitForFile(status) == "0\n")
         #expect(!(try Self.tmux(["capture-pane", "-p", "-t", session]).out.contains("vqtap top")))
+        if let simulator {
+            #expect(kill(simulator, 0) != 0)
+            #expect(!FileManager.default.fileExists(atPath: "/dev/shm/vqtap-sim-\(simulator)"))
+        }
     }
 
 }
