@@ -141,7 +141,11 @@ import Testing
         #expect(run.stdout.contains("Device scsi0 (attached)  queues 4 x 256"))
         #expect(run.stdout.contains("request0 "))
         #expect(run.stdout.contains("Outcomes"))
-        #expect(!run.stdout.contains("Totals   commands 0 "))
+        // The first screen may come before the tap attached; the last has traffic.
+        let last = run.stdout.components(separatedBy: "vqtap top  ").last ?? ""
+        #expect(last.contains("Device scsi0 (attached)"), "\(last)")
+        #expect(!last.contains("Totals   commands 0 "), "\(last)")
+        #expect(DemoTmuxTests.nonZeroIOPS(last), "\(last)")
         // The simulator is gone and took its memory file with it.
         #expect(Set(DemoTmuxTests.simulatorMemoryFiles()).subtracting(before).isEmpty)
     }
