@@ -12,6 +12,9 @@ import Glibc
 /// The tap on its own thread, pushing into the view's feed until the view stops it, a
 /// signal arrives or the device goes away.
 enum LiveProducer {
+    /// How the feed's error begins when the device went away (exit status 3).
+    static let deviceGone = "the device went away"
+
     static func start(layout: String, into feed: RecordFeed) throws {
         let attach = try AttachOptions.parse(["--layout", layout, "--wait", "--wait-timeout", "10s"])
         let tap = UncheckedBox(LayoutTap(options: attach.tapOptions(pollMode: .adaptive)))
@@ -27,7 +30,7 @@ enum LiveProducer {
         do {
             guard try tap.attach(shouldStop: shouldStop, deliver: deliver) else { feed.finish(); return }
             let outcome = try tap.run(durationNs: nil, shouldStop: shouldStop, deliver: deliver)
-            if case let .deviceGone(why) = outcome { feed.finish(error: "the device went away: \(why)") } else { feed.finish() }
+            if case let .deviceGone(why) = outcome { feed.finish(error: "\(deviceGone): \(why)") } else { feed.finish() }
         } catch {
             feed.finish(error: "\(error)")
         }

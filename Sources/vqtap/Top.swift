@@ -172,7 +172,9 @@ struct TopSession {
         }
         feed.requestStop()
         feed.waitUntilFinished(timeoutNs: 2_000_000_000)
-        if let error { throw VQTapFailure("top: \(error)", status: .partlyRead) }
+        if let error {
+            throw VQTapFailure("top: \(error)", status: error.hasPrefix(LiveProducer.deviceGone) ? .deviceGone : .partlyRead)
+        }
     }
 }
 
