@@ -150,6 +150,32 @@ import Testing
         #expect(Set(DemoTmuxTests.simulatorMemoryFiles()).subtracting(before).isEmpty)
     }
 
+    @Test func demoKeepsTheSyntheticWorkload() throws {
+        let run = try VQTapBinary.run(["demo", "--synthetic", "--iops", "2000", "--delay", "500ms", "--duration", "1s"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("vqtap top  scsi0  synthetic 2000 IOPS"))
+        #expect(run.stdout.contains("Outcomes"))
+    }
+
+    @Test func topOnALiveSimulatorEndsWithStatusThreeWhenItExits() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-toplive-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let layout = dir.appendingPathComponent("layout").path
+        let simulator = Process()
+        simulator.executableURL = VQTapBinary.url
+        simulator.arguments = ["simulate", "--layout", layout, "--rate", "500", "--duration", "3s", "-q"]
+        simulator.standardError = FileHandle.nullDevice
+        try simulator.run()
+        defer { if simulator.isRunning { simulator.terminate() } }
+        let run = try VQTapBinary.run(["top", "--layout", layout, "--delay", "500ms", "--duration", "20s"])
+        #expect(run.status == 3, "\(run.stderr)")
+        #expect(run.stderr.contains("the device went away"))
+        #expect(run.stdout.contains("vqtap top  scsi0  live layout"))
+        #expect(DemoTmuxTests.nonZeroIOPS(run.stdout), "\(run.stdout)")
+        simulator.waitUntilExit()
+    }
+
     @Test func topWaitsForALayoutThenSaysItIsMissing() throws {
         let run = try VQTapBinary.run(["top", "--layout", "/nonexistent/layout", "--duration", "12s", "--delay", "5s"])
         #expect(run.stderr.contains("/nonexistent/layout"), "\(run.stderr)")
