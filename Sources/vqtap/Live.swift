@@ -76,7 +76,11 @@ final class SimulatorChild {
         let cArgs = argv.map { strdup($0) } + [nil]
         defer { for a in cArgs { free(a) } }
         var child: pid_t = 0
-        let e = posix_spawn(&child, executable, &actions, &attributes, cArgs, environ)
+        var environment = ProcessInfo.processInfo.environment
+        environment[Simulate.parentVariable] = String(getpid())
+        let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for e in cEnvironment { free(e) } }
+        let e = posix_spawn(&child, executable, &actions, &attributes, cArgs, cEnvironment)
         guard e == 0 else {
             try? FileManager.default.removeItem(atPath: directory)
             throw VQTapFailure("demo: cannot start the simulator: \(String(cString: strerror(e)))")
