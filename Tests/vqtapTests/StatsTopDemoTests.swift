@@ -262,9 +262,10 @@ import Testing
         #expect(overview.contains("1 Overview  2 LUNs"))
         #expect(overview.contains("QUEUE        IOPS"))
         try Self.tmux(["send-keys", "-t", session, "Tab"])
-        #expect(try Self.waitFor(session, "LUN        COUNT").contains("0:1"))
+        // Under load the simulator may not have reached every LUN yet: wait for the row.
+        #expect(try Self.waitFor(session, "0:1 ").contains("LUN        COUNT"))
         try Self.tmux(["send-keys", "-t", session, "3"])
-        #expect(try Self.waitFor(session, "OPCODE").contains("Read(10)"))
+        #expect(try Self.waitFor(session, "Read(10)").contains("OPCODE"))
         try Self.tmux(["send-keys", "-t", session, "4"])
         #expect(try Self.waitFor(session, "distribution").contains(" -> "))
         try Self.tmux(["send-keys", "-t", session, "6"])
