@@ -1,4 +1,6 @@
 import ArgumentParser
+import CVQSys
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -84,6 +86,9 @@ struct Simulate: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Do not print the summary on stderr.")
     var quiet = false
 
+    /// Set by `vqtap demo` to its pid.
+    static let parentVariable = "VQTAP_DEMO_PARENT"
+
     func validate() throws {
         if faults == "help" { return }
         do { _ = try makeConfig() } catch { throw ValidationError(error.message) }
@@ -168,6 +173,12 @@ struct Simulate: ParsableCommand {
             let msg = "vqtap simulate: the guest memory file went away (SIGBUS)\n"
             _ = msg.withCString { write(2, $0, strlen($0)) }
             _exit(3)
+        }
+        // Started by `vqtap demo`: end (and remove the memory file) when the demo does, even
+        // if it is killed outright.
+        if let parent = ProcessInfo.processInfo.environment[Self.parentVariable].flatMap(Int32.init),
+           vq_term_with_parent(parent) != 0 {
+            return
         }
         let sim: Simulator
         do { sim = try Simulator(config: config) } catch {

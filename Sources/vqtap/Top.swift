@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
+import PcapNG
 import VQAnalysis
 import VQRecord
 import VQTUI
 import VQWire
+import VirtioTap
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,9 +35,12 @@ struct Top: ParsableCommand {
     }
 }
 
-/// Where records come from: a capture file replayed, or the built-in synthetic workload.
-/// (The live tap, `--layout`/`--qmp`, joins when it is merged.)
+/// Where records come from: a live device (its layout file), a capture file replayed, or
+/// the built-in synthetic workload.
 struct SourceOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Watch a running device through its layout file (vqtap-layout(5)); waits up to 10s for it.", valueName: "file"))
+    var layout: String?
+
     @Option(name: .customShort("r"), help: ArgumentHelp("Replay a capture file (pcapng).", valueName: "file"))
     var readFile: String?
 
@@ -61,13 +66,18 @@ struct SourceOptions: ParsableArguments {
     func check() throws {
         if readFile != nil && file != nil { throw ValidationError("give the capture file once: -r FILE or FILE") }
         if speed != "max", (Double(speed) ?? 0) <= 0 { throw ValidationError("--speed takes a positive factor or 'max', not '\(speed)'") }
-        if path == nil && !synthetic { throw ValidationError("nothing to read: give a capture file (-r FILE) or --synthetic") }
-        if path != nil && synthetic { throw ValidationError("--synthetic and a capture file exclude each other") }
+        let sources = [path != nil, layout != nil, synthetic].filter { $0 }.count
+        if sources == 0 { throw ValidationError("nothing to read: give --layout FILE, a capture file (-r FILE) or --synthetic") }
+        if sources > 1 { throw ValidationError("give one source: --layout, a capture file or --synthetic") }
         guard iops > 0 && iops <= 10_000_000 else { throw ValidationError("--iops must be above 0 and at most 10000000") }
     }
 
+    /// Records arrive as they happen (the view's clock is the wall clock).
+    var isLive: Bool { synthetic || layout != nil }
+
     var description: String {
         if synthetic { return "synthetic \(Int(iops)) IOPS" }
+        if let layout { return "live " + URL(fileURLWithPath: layout).lastPathComponent }
         return "replay " + (path.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "")
     }
 
@@ -76,6 +86,10 @@ struct SourceOptions: ParsableArguments {
         if synthetic {
             let rate = iops
             Thread.detachNewThread { SyntheticProducer.run(iops: rate, feed: feed) }
+            return
+        }
+        if let layout {
+            try LiveProducer.start(layout: layout, into: feed)
             return
         }
         guard let path else { return }
@@ -129,6 +143,8 @@ struct ViewOptions: ParsableArguments {
 struct TopSession {
     var source: SourceOptions
     var view: ViewOptions
+    /// The title bar's source, when not the source's own description.
+    var title: String?
 
     func run() throws {
         // Before anything starts: a SIGINT or SIGTERM from here on ends the run cleanly.
@@ -136,11 +152,15 @@ struct TopSession {
         let feed = RecordFeed()
         var analyzer = Analyzer(options: view.analyzerOptions)
         try source.start(into: feed)
-        var runner = TopRunner(source: source.description)
+        var runner = TopRunner(source: title ?? source.description)
         runner.delayNs = view.delayNs
         runner.durationNs = view.durationNs
         runner.monochrome = view.noColor
-        if source.synthetic { runner.clock = { Clock.realtimeNs() } }
+        if source.isLive {
+            // The tap's timestamps: the monotonic clock moved to the wall clock.
+            let clock = TapClock()
+            runner.clock = { clock.now() }
+        }
         let error: String?
         if isatty(STDOUT_FILENO) == 1 && isatty(STDIN_FILENO) == 1 && !view.batch {
             error = runner.runInteractive(feed: feed, analyzer: &analyzer)
@@ -152,7 +172,9 @@ struct TopSession {
         }
         feed.requestStop()
         feed.waitUntilFinished(timeoutNs: 2_000_000_000)
-        if let error { throw VQTapFailure("top: \(error)", status: .partlyRead) }
+        if let error {
+            throw VQTapFailure("top: \(error)", status: error.hasPrefix(LiveProducer.deviceGone) ? .deviceGone : .partlyRead)
+        }
     }
 }
 
@@ -177,13 +199,12 @@ enum TopRunnerClock {
     }
 }
 
-/// Capture files. The pcapng reader lives on the `pcap` branch; until it is merged this
-/// says so instead of reading.
+/// Capture files: the pcapng reader (libpcap), records of link type USER0.
 enum CaptureFileSource {
     static func open(_ path: String) throws -> any RecordSource {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw VQTapFailure("cannot read \(path): no such file or no permission")
         }
-        throw VQTapFailure("reading capture files needs the pcapng reader, which this build does not have yet; try --synthetic")
+        do { return try PcapFileReader(path: path) } catch { throw VQTapFailure("cannot read \(path): \(error.description)") }
     }
 }

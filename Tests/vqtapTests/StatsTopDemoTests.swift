@@ -4,13 +4,23 @@ import FoundationXML
 #endif
 import Testing
 
-/// `vqtap stats`, `top` and `demo` as a user runs them. The stats goldens are on the
-/// synthetic workload (seeded, so repeatable) until capture samples exist. Regenerate with
-/// VQTAP_REGENERATE=1; a regenerating run fails.
+/// `vqtap stats`, `top` and `demo` as a user runs them. The stats goldens are on capture
+/// samples made with the simulator (samples/captures) and on the synthetic workload
+/// (seeded, so repeatable). Regenerate with VQTAP_REGENERATE=1; a regenerating run fails.
 @Suite struct StatsCLITests {
     static let dir = VQTapBinary.root.appendingPathComponent("samples/stats")
 
+    /// A capture sample by its absolute path (the tests may run anywhere); the output names
+    /// it relative to the repository.
+    static func sample(_ name: String) -> String {
+        VQTapBinary.root.appendingPathComponent("samples/captures/\(name)").path
+    }
+
     static let cases: [(name: String, args: [String])] = [
+        ("sim", ["stats", sample("sim.pcapng"), "--list", "5"]),
+        ("sim-by-opcode-outcome", ["stats", "-r", sample("sim.pcapng"), "--by", "opcode", "--by", "outcome", "--list", "0"]),
+        ("faults.json", ["stats", sample("faults.pcapng"), "-T", "json", "--list", "3"]),
+        ("control", ["stats", sample("control.pcapng")]),
         ("synthetic-2s", ["stats", "--synthetic", "--duration", "2s", "--iops", "3000", "--list", "5"]),
         ("synthetic-2s-by-queue-lun", ["stats", "--synthetic", "--duration", "2s", "--iops", "3000", "--by", "queue,lun", "--by", "outcome", "--list", "3"]),
         ("synthetic-2s.json", ["stats", "--synthetic", "--duration", "2s", "--iops", "3000", "-T", "json", "--list", "3"]),
@@ -20,8 +30,9 @@ import Testing
     @Test func goldens() throws {
         let regenerate = ProcessInfo.processInfo.environment["VQTAP_REGENERATE"] != nil
         for c in Self.cases {
-            let run = try VQTapBinary.run(c.args)
+            var run = try VQTapBinary.run(c.args)
             #expect(run.status == 0, "\(c.name): \(run.stderr)")
+            run.stdout = run.stdout.replacingOccurrences(of: VQTapBinary.root.path + "/", with: "")
             let file = Self.dir.appendingPathComponent(c.name.contains(".") ? c.name : c.name + ".txt")
             if regenerate {
                 try FileManager.default.createDirectory(at: Self.dir, withIntermediateDirectories: true)
@@ -92,11 +103,82 @@ import Testing
         #expect(!run.stdout.contains("q quit"))
     }
 
-    @Test func demoPrintsTheSameWithoutATerminal() throws {
-        let run = try VQTapBinary.run(["demo", "--delay", "500ms", "--duration", "1s"])
+    @Test func aCaptureSampleReplaysAsFastAsPossible() throws {
+        let run = try VQTapBinary.run(["top", "-r", StatsCLITests.sample("sim.pcapng"), "--speed", "max", "--delay", "200ms"])
         #expect(run.status == 0, "\(run.stderr)")
-        #expect(run.stdout.contains("vqtap top  scsi0  synthetic 5000 IOPS"))
+        // Printed at the end of the file, with the file's totals.
+        #expect(run.stdout.contains("vqtap top  scsi0  replay sim.pcapng"))
+        #expect(run.stdout.contains(" end "))
+        #expect(run.stdout.contains("Totals   commands 142  errors 17  TMFs 3  events 1"))
+        #expect(run.stdout.contains("request0 "))
+        #expect(run.stdout.contains("request1 "))
+    }
+
+    @Test func aCaptureSampleReplaysAtRecordedSpeed() throws {
+        // sim.pcapng spans 1.1 s: at speed 1 the replay takes about that long.
+        let start = Date()
+        let run = try VQTapBinary.run(["top", StatsCLITests.sample("sim.pcapng"), "--delay", "300ms"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(Date().timeIntervalSince(start) >= 1.0)
+        #expect(run.stdout.components(separatedBy: "replay sim.pcapng").count >= 4, "\(run.stdout)")
+        #expect(run.stdout.contains("Totals   commands 142"))
+    }
+
+    @Test func aBrokenCaptureFileSaysWhy() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-notpcap-\(getpid()).pcapng").path
+        try "not a capture".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = try VQTapBinary.run(["top", "-r", path])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("cannot read \(path)"))
+    }
+
+    @Test func demoRunsTheSimulatorAndPrintsWithoutATerminal() throws {
+        let before = Set(DemoTmuxTests.simulatorMemoryFiles())
+        let run = try VQTapBinary.run(["demo", "--delay", "500ms", "--duration", "2s"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("vqtap top  scsi0  simulate 5000 IOPS"))
+        #expect(run.stdout.contains("Device scsi0 (attached)  queues 4 x 256"))
+        #expect(run.stdout.contains("request0 "))
         #expect(run.stdout.contains("Outcomes"))
+        // The first screen may come before the tap attached; the last has traffic.
+        let last = run.stdout.components(separatedBy: "vqtap top  ").last ?? ""
+        #expect(last.contains("Device scsi0 (attached)"), "\(last)")
+        #expect(!last.contains("Totals   commands 0 "), "\(last)")
+        #expect(DemoTmuxTests.nonZeroIOPS(last), "\(last)")
+        // The simulator is gone and took its memory file with it.
+        #expect(Set(DemoTmuxTests.simulatorMemoryFiles()).subtracting(before).isEmpty)
+    }
+
+    @Test func demoKeepsTheSyntheticWorkload() throws {
+        let run = try VQTapBinary.run(["demo", "--synthetic", "--iops", "2000", "--delay", "500ms", "--duration", "1s"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("vqtap top  scsi0  synthetic 2000 IOPS"))
+        #expect(run.stdout.contains("Outcomes"))
+    }
+
+    @Test func topOnALiveSimulatorEndsWithStatusThreeWhenItExits() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-toplive-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let layout = dir.appendingPathComponent("layout").path
+        let simulator = Process()
+        simulator.executableURL = VQTapBinary.url
+        simulator.arguments = ["simulate", "--layout", layout, "--rate", "500", "--duration", "3s", "-q"]
+        simulator.standardError = FileHandle.nullDevice
+        try simulator.run()
+        defer { if simulator.isRunning { simulator.terminate() } }
+        let run = try VQTapBinary.run(["top", "--layout", layout, "--delay", "500ms", "--duration", "20s"])
+        #expect(run.status == 3, "\(run.stderr)")
+        #expect(run.stderr.contains("the device went away"))
+        #expect(run.stdout.contains("vqtap top  scsi0  live layout"))
+        #expect(DemoTmuxTests.nonZeroIOPS(run.stdout), "\(run.stdout)")
+        simulator.waitUntilExit()
+    }
+
+    @Test func topWaitsForALayoutThenSaysItIsMissing() throws {
+        let run = try VQTapBinary.run(["top", "--layout", "/nonexistent/layout", "--duration", "12s", "--delay", "5s"])
+        #expect(run.stderr.contains("/nonexistent/layout"), "\(run.stderr)")
     }
 }
 
@@ -147,7 +229,8 @@ import Testing
     static func start(_ name: String, env: String = "", wrapper: String? = nil) throws -> String {
         let session = "vqtap-\(name)-\(getpid())"
         // The environment the test runs in may set NO_COLOR: each session says what it wants.
-        let demo = "env -u NO_COLOR \(env) \(VQTapBinary.url.path) demo --delay 200ms --duration 60s"
+        // 1000 IOPS: a debug build on a loaded 2-core machine keeps up with the simulator.
+        let demo = "env -u NO_COLOR \(env) \(VQTapBinary.url.path) demo --iops 1000 --delay 200ms --duration 60s"
         let command = wrapper.map { demo + $0 } ?? "exec " + demo
         // Started through system(): the server it forks would inherit the descriptor that
         // Foundation's Process watches for the client's exit, and the wait would last as
@@ -171,17 +254,24 @@ import Testing
         let session = try Self.start("keys", wrapper: "; echo $? > \(status.path)")
         defer { _ = try? Self.tmux(["kill-session", "-t", session]) }
         let overview = try Self.waitFor(session, "request1")
-        #expect(overview.contains("vqtap top  scsi0  synthetic 5000 IOPS"))
+        #expect(overview.contains("vqtap top  scsi0  simulate 1000 IOPS"))
+        #expect(overview.contains("Device scsi0 (attached)"))
+        #expect(Self.nonZeroIOPS(overview), "\(overview)")
+        let simulator = try Self.simulatorPid(session)
+        #expect(simulator != nil)
         #expect(overview.contains("1 Overview  2 LUNs"))
         #expect(overview.contains("QUEUE        IOPS"))
         try Self.tmux(["send-keys", "-t", session, "Tab"])
-        #expect(try Self.waitFor(session, "LUN        COUNT").contains("0:1"))
+        // Under load the simulator may not have reached every LUN yet: wait for the row.
+        #expect(try Self.waitFor(session, "0:1 ").contains("LUN        COUNT"))
         try Self.tmux(["send-keys", "-t", session, "3"])
-        #expect(try Self.waitFor(session, "OPCODE").contains("Read(10)"))
+        #expect(try Self.waitFor(session, "Read(10)").contains("OPCODE"))
         try Self.tmux(["send-keys", "-t", session, "4"])
         #expect(try Self.waitFor(session, "distribution").contains(" -> "))
         try Self.tmux(["send-keys", "-t", session, "6"])
-        #expect(try Self.waitFor(session, "Details:").contains("Request:  cmd-req"))
+        // The newest request may be torn (its request not captured): its response is decoded.
+        let details = try Self.waitFor(session, "Response: ")
+        #expect(details.contains("Details:") && details.contains("Response: cmd-resp"), "\(details)")
         try Self.tmux(["send-keys", "-t", session, "?"])
         #expect(try Self.waitFor(session, "vqtap top keys").contains("pause the display"))
         try Self.tmux(["send-keys", "-t", session, "x"])
@@ -191,6 +281,38 @@ import Testing
         #expect(Self.waitForFile(status) == "0\n")
         // The alternate screen is gone: the view is no longer on the terminal.
         #expect(!(try Self.tmux(["capture-pane", "-p", "-t", session]).out.contains("vqtap top")))
+        // No simulator left, nor its memory file.
+        if let simulator {
+            #expect(kill(simulator, 0) != 0)
+            #expect(!FileManager.default.fileExists(atPath: "/dev/shm/vqtap-sim-\(simulator)"))
+        }
+    }
+
+    /// The simulator the demo in `session` started (the shell, then the demo, then it).
+    static func simulatorPid(_ session: String) throws -> pid_t? {
+        func children(_ pid: String) -> [String] {
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? "").split(separator: " ").map(String.init)
+        }
+        let pane = try tmux(["display-message", "-p", "-t", session, "#{pane_pid}"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        for candidate in [pane] + children(pane) {
+            for child in children(candidate) {
+                let cmdline = (try? String(contentsOfFile: "/proc/\(child)/cmdline", encoding: .utf8)) ?? ""
+                if cmdline.contains("simulate") { return pid_t(child) }
+            }
+        }
+        return nil
+    }
+
+    /// Whether a queue row of the overview shows a rate above zero.
+    static func nonZeroIOPS(_ pane: String) -> Bool {
+        pane.split(separator: "\n").contains { line in
+            let words = line.split(separator: " ")
+            return words.count > 2 && words[0].hasPrefix("request") && (Int(words[1]) ?? 0) > 0
+        }
+    }
+
+    static func simulatorMemoryFiles() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []).filter { $0.hasPrefix("vqtap-sim-") }
     }
 
     @Test func coloursUnlessNoColorAndTheViewFollowsAResize() throws {
@@ -224,6 +346,8 @@ import Testing
         let session = try Self.start("term", env: "NO_COLOR=1", wrapper: "; echo $? > \(status.path)")
         defer { _ = try? Self.tmux(["kill-session", "-t", session]) }
         _ = try Self.waitFor(session, "request1")
+        let simulator = try Self.simulatorPid(session)
+        #expect(simulator != nil)
         let shell = try Self.tmux(["display-message", "-p", "-t", session, "#{pane_pid}"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
         let demo = try String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)
             .split(separator: " ").first.map(String.init) ?? ""
@@ -231,6 +355,10 @@ import Testing
         #expect(signalled == 0, "demo pid '\(demo)' under shell \(shell)")
         #expect(Self.waitForFile(status) == "0\n")
         #expect(!(try Self.tmux(["capture-pane", "-p", "-t", session]).out.contains("vqtap top")))
+        if let simulator {
+            #expect(kill(simulator, 0) != 0)
+            #expect(!FileManager.default.fileExists(atPath: "/dev/shm/vqtap-sim-\(simulator)"))
+        }
     }
 
 }

@@ -35,6 +35,10 @@ static inline uint32_t vq_load_acquire_u32(const void *p) {
 /// Pins the calling thread to one CPU. Returns 0, or an errno value.
 int vq_pin_thread_to_cpu(int cpu);
 
+/// Asks for SIGTERM when the parent process exits (PR_SET_PDEATHSIG); 0 if `parent` is
+/// still the parent, ESRCH if it already went away, else the errno of prctl.
+int vq_term_with_parent(int parent);
+
 /// CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds.
 uint64_t vq_monotonic_ns(void);
 uint64_t vq_realtime_ns(void);

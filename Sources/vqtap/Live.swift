@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import VQTUI
+import VirtioTap
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The live sources of `top` and `demo`: the tap on a layout file, and the simulator that
+// `demo` runs as a child process for it to watch.
+
+/// The tap on its own thread, pushing into the view's feed until the view stops it, a
+/// signal arrives or the device goes away.
+enum LiveProducer {
+    /// How the feed's error begins when the device went away (exit status 3).
+    static let deviceGone = "the device went away"
+
+    static func start(layout: String, into feed: RecordFeed) throws {
+        let attach = try AttachOptions.parse(["--layout", layout, "--wait", "--wait-timeout", "10s"])
+        let tap = UncheckedBox(LayoutTap(options: attach.tapOptions(pollMode: .adaptive)))
+        let thread = Thread { run(tap.value, feed: feed) }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    static func run(_ tap: LayoutTap, feed: RecordFeed) {
+        let shouldStop = { feed.stopRequested || TerminalSignals.received != 0 }
+        // Live records never wait: the view drains the feed every 50 ms.
+        let deliver: RecordDelivery = { feed.push($0, wait: false) }
+        do {
+            guard try tap.attach(shouldStop: shouldStop, deliver: deliver) else { feed.finish(); return }
+            let outcome = try tap.run(durationNs: nil, shouldStop: shouldStop, deliver: deliver)
+            if case let .deviceGone(why) = outcome { feed.finish(error: "\(deviceGone): \(why)") } else { feed.finish() }
+        } catch {
+            feed.finish(error: "\(error)")
+        }
+    }
+}
+
+/// `vqtap simulate` as a child of `demo`, in a directory of its own. `stop()` ends it with
+/// SIGTERM (on which it removes its memory file) and waits for it; SIGKILL after 3 s.
+final class SimulatorChild {
+    let directory: String
+    let pid: pid_t
+    var layoutPath: String { directory + "/layout" }
+
+    init(arguments: [String]) throws {
+        var template = Array((NSTemporaryDirectory() + "/vqtap-demo-XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ buffer in buffer.baseAddress.flatMap(mkdtemp) }) else {
+            throw VQTapFailure("demo: cannot make a temporary directory: \(String(cString: strerror(errno)))")
+        }
+        directory = String(cString: made)
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let argv = [executable, "simulate", "--layout", directory + "/layout", "--quiet"] + arguments
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Its own process group: the terminal's signals come to the demo, which ends the
+        // child itself (a SIGHUP would kill it before it removed its memory file).
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for s in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, s) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // Its summary and messages would scribble over the view.
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, directory + "/simulate.log", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let cArgs = argv.map { strdup($0) } + [nil]
+        defer { for a in cArgs { free(a) } }
+        var child: pid_t = 0
+        var environment = ProcessInfo.processInfo.environment
+        environment[Simulate.parentVariable] = String(getpid())
+        let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for e in cEnvironment { free(e) } }
+        let e = posix_spawn(&child, executable, &actions, &attributes, cArgs, cEnvironment)
+        guard e == 0 else {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw VQTapFailure("demo: cannot start the simulator: \(String(cString: strerror(e)))")
+        }
+        pid = child
+    }
+
+    /// Whether it is still running (reaps it if not).
+    var exitStatus: Int32? {
+        var status: Int32 = 0
+        let r = waitpid(pid, &status, WNOHANG)
+        return r == pid ? status : nil
+    }
+
+    private var stopped = false
+
+    func stop() {
+        guard !stopped else { return }
+        stopped = true
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        var reaped = false
+        for _ in 0..<300 {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid || (r < 0 && errno == ECHILD) { reaped = true; break }
+            usleep(10_000)
+        }
+        if !reaped {
+            kill(pid, SIGKILL)
+            waitpid(pid, &status, 0)
+            // Killed before it could clean up: its memory file is /dev/shm/vqtap-sim-PID.
+            unlink("/dev/shm/vqtap-sim-\(pid)")
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// The last lines it wrote on stderr (why it stopped early).
+    var log: String {
+        let text = (try? String(contentsOfFile: directory + "/simulate.log", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(3).joined(separator: "; ")
+    }
+
+    deinit { stop() }
+}
