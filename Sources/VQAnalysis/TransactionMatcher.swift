@@ -153,7 +153,9 @@ public struct TransactionMatcher {
         case .chain:
             break
         }
-        if r.flags.contains(.torn) { health.torn += 1 }
+        // Torn is a share of chains (`chains`), so it counts chains, not records: a torn
+        // request counts once, and a torn completion only when it pairs with no request seen.
+        if r.flags.contains(.torn) && (r.kind == .available || d.request == nil) { health.torn += 1 }
         if r.flags.contains(.snaplenTruncated) { health.snaplenTruncated += 1 }
         if r.flags.contains(.malformed) {
             health.malformed += 1
