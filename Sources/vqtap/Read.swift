@@ -79,30 +79,6 @@ enum CaptureFiles {
     }
 }
 
-/// Standard output in large pieces (a line per record would be a system call per record).
-struct BufferedStandardOutput {
-    private var buffer: [UInt8] = []
-    init() { buffer.reserveCapacity(1 << 17) }
-
-    mutating func line(_ text: String) {
-        buffer.append(contentsOf: text.utf8)
-        buffer.append(0x0a)
-        if buffer.count >= 1 << 16 { flush() }
-    }
-
-    mutating func flush() {
-        var offset = 0
-        buffer.withUnsafeBytes { raw in
-            while offset < raw.count, let base = raw.baseAddress {
-                let n = Glibc.write(1, base + offset, raw.count - offset)
-                if n <= 0 { if errno == EINTR { continue }; break }
-                offset += n
-            }
-        }
-        buffer.removeAll(keepingCapacity: true)
-    }
-}
-
 struct Read: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "read",
@@ -190,7 +166,7 @@ struct Read: ParsableCommand {
         var presenter = RecordPresenter(verbosity: output.verbosity, format: output.format)
         var decoder = RecordDecoder()
         var totals = Totals()
-        var out = BufferedStandardOutput()
+        var out = LineWriter()
         var status = ExitStatus.success
         var records = 0
         while count.map({ records < $0 }) ?? true {
@@ -218,7 +194,7 @@ struct Read: ParsableCommand {
                 }
             }
             if printing {
-                if let text = presenter.render(record) { out.line(text) }
+                if let text = presenter.render(record) { out.append(text) }
             } else if quiet {
                 totals.count(decoder.decode(record), record: record)
             }
@@ -226,7 +202,7 @@ struct Read: ParsableCommand {
         if var s = sink {
             do { try s.close() } catch { throw VQTapFailure("read: -w \(error)") }
         }
-        if quiet { for l in totals.lines { out.line(l) } }
+        if quiet { for l in totals.lines { out.append(l) } }
         out.flush()
         if status != .success { throw VQTapFailure("read: \(path): \(records) records read", status: status) }
     }
