@@ -180,7 +180,8 @@ func checkCommon(_ r: SimResult, _ lines: [[String: Any]]) {
         let (r, lines, _) = try runSim { c in
             c.hotplugEveryNs = 1_000_000
             c.faults = [.eventqStarve: 1]
-            c.durationNs = 300_000_000
+            // Long enough for several 50 ms starvations even when the machine is busy.
+            c.durationNs = 1_000_000_000
         }
         checkCommon(r, lines)
         let events = lines.filter { $0["kind"] as? String == "event" }
