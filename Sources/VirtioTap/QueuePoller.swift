@@ -1,4 +1,7 @@
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 import VQRecord
 import VirtioRing
 
@@ -17,8 +20,14 @@ import VirtioRing
 //        - a chain whose descriptors changed between the walk and a second read is torn;
 //        - a walk that failed on a chain already completed or reposted is torn (a freed
 //          indirect table is scribbled by the guest), otherwise it is malformed;
-//        - a completion whose head the device completed again after it is torn, and so is
-//          the completion of a torn request.
+//        - a chain not yet returned when the indices were reloaded is intact: the driver
+//          cannot reuse buffers the device still holds. A chain already returned is judged
+//          by its request header buffer (PostingIndex): if a later posting uses the same
+//          buffer and has itself been returned, torn; if a later posting uses it, torn when
+//          the copy equals what the buffer holds now (the later request's bytes); if none
+//          does, torn when the buffer changed since the copy (a reuse being written);
+//        - a completion is torn when its request was, or when a later posting reuses the
+//          buffer its device-written bytes were read from (the driver may have prepared it).
 //
 // Per-head state lives in flat arrays sized by the queue size; a head normally has one
 // pending chain, more only while a repost and its predecessor's completion cross a poll.
@@ -35,17 +44,12 @@ public struct QueueCaptureConfig: Sendable {
     /// Payload bytes kept per direction beyond the headers; 0 keeps everything.
     public var snaplen: Int
     public var limits: ChainLimits
-    /// A poll that took longer than this, from the previous poll to the end of its copies,
-    /// means the tap was held up (descheduled): then a chain already returned by the end of
-    /// the copy may sit in buffers the driver reused for another head, and is torn.
-    public var trustWindowNs: UInt64
 
     public init(queue: UInt16, deviceType: UInt16 = 8, deviceInstance: UInt16 = 0, readableHeader: Int = 0,
-                writableHeader: Int = 0, snaplen: Int = 64, limits: ChainLimits = ChainLimits(),
-                trustWindowNs: UInt64 = 50_000) {
+                writableHeader: Int = 0, snaplen: Int = 64, limits: ChainLimits = ChainLimits()) {
         self.queue = queue; self.deviceType = deviceType; self.deviceInstance = deviceInstance
         self.readableHeader = readableHeader; self.writableHeader = writableHeader
-        self.snaplen = snaplen; self.limits = limits; self.trustWindowNs = trustWindowNs
+        self.snaplen = snaplen; self.limits = limits
     }
 
     var keepReadable: Int { snaplen == 0 ? Int.max : readableHeader &+ snaplen }
@@ -84,8 +88,14 @@ public struct QueuePoller<Memory: GuestMemory> {
     public private(set) var lastUsed: UInt16 = 0
     public private(set) var counters = TapCounters()
     var nextSequence: UInt64 = 1
-    /// When the previous poll loaded the indices (0: never).
-    var lastPollNs: UInt64 = 0
+    /// The latest posting of each header buffer.
+    var postings: PostingIndex
+    /// Whether this poll's postings beyond the batch (up to the reloaded avail.idx) have
+    /// been walked into `postings`.
+    var laterPostingsNoted = false
+    /// Whether this poll lost available entries to a lapped ring: the buffers they used
+    /// are unknown.
+    var postingsLost = false
 
     // Pending chains: a pool linked per head, oldest first.
     var pool: [PendingChain] = []
@@ -106,7 +116,11 @@ public struct QueuePoller<Memory: GuestMemory> {
     var availBatchChanged: [Bool] = []
     var availBatchSlot: [Int32] = []
     var availBatchCompleted: [Bool] = []
+    /// The used index that returned the batch's chain, when availBatchCompleted.
+    var availBatchCompletedAt: [UInt16] = []
     var usedBatchAvailPos: [Int32] = []
+    /// The avail index of the request each used record of the batch returns (pending only).
+    var usedBatchAvailIndex: [UInt16] = []
 
     public init(memory: Memory, layout: SplitQueueLayout, config: QueueCaptureConfig) {
         self.config = config
@@ -119,6 +133,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         availLatest = [UInt16](repeating: 0, count: n)
         usedStamp = [UInt32](repeating: 0, count: n)
         usedLatest = [UInt16](repeating: 0, count: n)
+        postings = PostingIndex(capacity: 16 * n)
         pool.reserveCapacity(n)
         availHeads.reserveCapacity(2 * n)
         usedElements.reserveCapacity(2 * n)
@@ -139,7 +154,6 @@ public struct QueuePoller<Memory: GuestMemory> {
         let u = try layout.usedIdx(in: memory)
         let a = try layout.availIdx(in: memory)
         let ts = clock.now()
-        lastPollNs = ts
         let bound = try layout.usedIdx(in: memory)
         lastUsed = u
         lastAvail = a
@@ -190,13 +204,8 @@ public struct QueuePoller<Memory: GuestMemory> {
     public mutating func poll(clock: TapClock, into out: inout [CaptureRecord]) throws(RingError) -> Bool {
         let u = try layout.usedIdx(in: memory)
         let a = try layout.availIdx(in: memory)
-        if u == lastUsed && a == lastAvail {
-            lastPollNs = clock.now()
-            return false
-        }
+        if u == lastUsed && a == lastAvail { return false }
         let ts = clock.now()
-        let since = lastPollNs == 0 ? ts : lastPollNs
-        lastPollNs = ts
         let n = size
 
         // 2. Read the new entries, at most one ring's worth each.
@@ -218,6 +227,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         let usedSkip = Int(skipCount(start: usedStart, count: usedRead, reloaded: u2))
         let availDropped = UInt64(newAvail - availRead) + UInt64(availSkip)
         let usedDropped = UInt64(newUsed - usedRead) + UInt64(usedSkip)
+        postingsLost = availDropped > 0
         if availDropped > 0 {
             counters.dropped += availDropped
             out.append(dropRecord(count: availDropped, reason: .availableLapped, index: lastAvail, ts: ts))
@@ -234,6 +244,8 @@ public struct QueuePoller<Memory: GuestMemory> {
         availBatchChanged.removeAll(keepingCapacity: true)
         availBatchSlot.removeAll(keepingCapacity: true)
         availBatchCompleted.removeAll(keepingCapacity: true)
+        availBatchCompletedAt.removeAll(keepingCapacity: true)
+        laterPostingsNoted = false
         for k in availSkip..<Int(availRead) {
             let head = availHeads[k]
             let index = availStart &+ UInt16(k)
@@ -242,17 +254,16 @@ public struct QueuePoller<Memory: GuestMemory> {
         }
         let usedFirst = out.count
         usedBatchAvailPos.removeAll(keepingCapacity: true)
+        usedBatchAvailIndex.removeAll(keepingCapacity: true)
         for k in usedSkip..<Int(usedRead) {
             completion(usedElements[k], index: usedStart &+ UInt16(k), ts: ts, into: &out)
         }
 
         // 4. What was recycled under the copy.
-        let late = clock.now() &- since > config.trustWindowNs
-        if late {
-            // Chains returned within this batch: their buffers were free before the verdict.
-            for q in usedBatchAvailPos.indices where usedBatchAvailPos[q] >= 0 {
-                availBatchCompleted[Int(usedBatchAvailPos[q])] = true
-            }
+        for q in usedBatchAvailPos.indices where usedBatchAvailPos[q] >= 0 {
+            // Returned within this batch: its buffers were free before the verdict.
+            availBatchCompleted[Int(usedBatchAvailPos[q])] = true
+            availBatchCompletedAt[Int(usedBatchAvailPos[q])] = usedStart &+ UInt16(usedSkip + q)
         }
         atomicMemoryFence(ordering: .acquiring)
         let u3 = try layout.usedIdx(in: memory)
@@ -288,7 +299,11 @@ public struct QueuePoller<Memory: GuestMemory> {
                     out[o].flags.insert(.torn)
                     markPendingTorn(slot: availBatchSlot[p])
                 }
-            } else if reposted || availBatchChanged[p] || (late && returnedBeforeVerdict(p, head: h, u: u, u3: u3)) {
+            } else if reposted || availBatchChanged[p] {
+                out[o].flags.insert(.torn)
+                markPendingTorn(slot: availBatchSlot[p])
+            } else if let returnedAt = returnedBeforeVerdict(p, head: h, u: u, u3: u3),
+                      try recycledBeforeCopy(out[o], returnedAt: returnedAt, a: a, a3: a3) {
                 out[o].flags.insert(.torn)
                 markPendingTorn(slot: availBatchSlot[p])
             }
@@ -306,11 +321,12 @@ public struct QueuePoller<Memory: GuestMemory> {
                     if !request.contains(.malformed) { flags.remove(.malformed) }
                 }
             }
-            let head = out[o].head
-            if !flags.contains(.orphan) && head < n {
-                let index = out[o].ringIndex
-                let completedAgain = usedLatest[Int(head)] != index || SplitRing.distance(from: index, to: u3) >= n
-                if completedAgain { flags.insert(.torn) }
+            if !flags.contains(.orphan) && !flags.contains(.torn) && out[o].head < n {
+                if SplitRing.distance(from: out[o].ringIndex, to: u3) >= n {
+                    flags.insert(.torn)
+                } else if try responseBufferReused(out[o], requestIndex: usedBatchAvailIndex[q], a: a, a3: a3) {
+                    flags.insert(.torn)
+                }
             }
             if flags.contains(.torn) && flags.contains(.usedLengthExceeds) {
                 // The segments may be another chain's: the comparison means nothing.
@@ -331,12 +347,93 @@ public struct QueuePoller<Memory: GuestMemory> {
         return true
     }
 
-    /// Whether the chain at batch position `p` was returned by the time the indices were
-    /// loaded again: in this batch's used entries, or among those published since.
+    /// The used index that returned the chain at batch position `p` by the time the indices
+    /// were loaded again (in this batch's used entries, or among those published since), or
+    /// nil when it was still outstanding.
     @inline(__always)
-    func returnedBeforeVerdict(_ p: Int, head h: Int, u: UInt16, u3: UInt16) -> Bool {
-        if availBatchCompleted[p] { return true }
-        return usedStamp[h] == stampEpoch && SplitRing.distance(from: u, to: usedLatest[h]) < SplitRing.distance(from: u, to: u3)
+    func returnedBeforeVerdict(_ p: Int, head h: Int, u: UInt16, u3: UInt16) -> UInt16? {
+        if availBatchCompleted[p] { return availBatchCompletedAt[p] }
+        if usedStamp[h] == stampEpoch && SplitRing.distance(from: u, to: usedLatest[h]) < SplitRing.distance(from: u, to: u3) {
+            return usedLatest[h]
+        }
+        return nil
+    }
+
+    /// Whether the request buffers of `record`, a chain the device returned (at used index
+    /// `returnedAt`) before the verdict, may have been reused before they were copied.
+    mutating func recycledBeforeCopy(_ record: CaptureRecord, returnedAt: UInt16, a: UInt16, a3: UInt16) throws(RingError) -> Bool {
+        guard let header = record.segments.first(where: { $0.flags & DescriptorFlags.write.rawValue == 0 }),
+              !header.bytes.isEmpty else { return false }
+        guard try noteLaterPostings(from: a, to: a3), let latest = postings.latest(header.address) else { return true }
+        let reused = isLater(latest.availIndex, than: record.ringIndex)
+        if reused {
+            // The reusing request has itself been returned: the buffer may have changed twice.
+            let h = Int(latest.head)
+            if h < Int(size) && usedStamp[h] == stampEpoch && isLater(usedLatest[h], than: returnedAt) { return true }
+        }
+        // Reused: the copy is the later request's if it equals what the buffer holds now.
+        // Not reused: a change since the copy is a reuse being written.
+        return copiesStillMatch(record) == reused
+    }
+
+    /// Whether a later posting than the one at avail index `requestIndex` uses the buffer
+    /// the completion's device-written bytes were read from.
+    mutating func responseBufferReused(_ record: CaptureRecord, requestIndex: UInt16, a: UInt16, a3: UInt16) throws(RingError) -> Bool {
+        guard let response = record.segments.first(where: { $0.flags & DescriptorFlags.write.rawValue != 0 }),
+              !response.bytes.isEmpty else { return false }
+        guard !postingsLost, try noteLaterPostings(from: a, to: a3), let latest = postings.latest(response.address) else { return true }
+        return isLater(latest.availIndex, than: requestIndex)
+    }
+
+    @inline(__always)
+    func isLater(_ index: UInt16, than base: UInt16) -> Bool {
+        let d = SplitRing.distance(from: base, to: index)
+        return d != 0 && d < 0x8000
+    }
+
+    /// Walks the chains posted after the batch (they are copied next poll) so that the
+    /// buffers they use are known to this poll's verdicts. Returns false when more were
+    /// posted than the ring holds: the buffers of those overwritten are unknown.
+    mutating func noteLaterPostings(from a: UInt16, to a3: UInt16) throws(RingError) -> Bool {
+        let later = SplitRing.distance(from: a, to: a3)
+        guard !laterPostingsNoted else { return later <= size }
+        laterPostingsNoted = true
+        let count = min(later, size)
+        for k in 0..<count {
+            let index = a3 &- count &+ k
+            let head = try layout.availEntry(index, in: memory)
+            if let chain = try? walker.walk(head: head) { noteBuffers(chain.segments, availIndex: index, head: head) }
+        }
+        return later <= size
+    }
+
+    /// Records the first readable and the first writable buffer of a posting.
+    @inline(__always)
+    mutating func noteBuffers(_ segments: [Segment], availIndex: UInt16, head: UInt16) {
+        var readable = false, writable = false
+        for s in segments {
+            if s.isWritable {
+                if !writable { postings.note(s.addr, availIndex: availIndex, head: head); writable = true }
+            } else if !readable {
+                postings.note(s.addr, availIndex: availIndex, head: head); readable = true
+            }
+            if readable && writable { break }
+        }
+    }
+
+    /// Whether every readable byte copied into `record` is still what guest memory holds.
+    func copiesStillMatch(_ record: CaptureRecord) -> Bool {
+        for s in record.segments where s.flags & DescriptorFlags.write.rawValue == 0 && !s.bytes.isEmpty {
+            let same: Bool = s.bytes.withUnsafeBytes { copied in
+                if let p = memory.translate(gpa: s.address, count: copied.count), let c = copied.baseAddress {
+                    return memcmp(p, c, copied.count) == 0
+                }
+                guard let now = try? memory.bytes(s.address, count: copied.count) else { return false }
+                return now == s.bytes
+            }
+            if !same { return false }
+        }
+        return true
     }
 
     @inline(__always)
@@ -418,6 +515,7 @@ public struct QueuePoller<Memory: GuestMemory> {
             if truncated { record.flags.insert(.snaplenTruncated) }
             record.body = .chain(segments)
             changed = !descriptorsUnchanged(chain)
+            noteBuffers(chain.segments, availIndex: index, head: head)
             slot = register(PendingChain(head: head, availIndex: index, transactionID: txID, availNs: ts,
                                          segments: chain.segments, writableBytes: chain.writableBytes,
                                          flags: record.flags.intersection([.indirect, .preAttach]), errorCode: 0,
@@ -443,6 +541,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         }
         if batchPosition >= 0 {
             availBatchCompleted.append(false)
+            availBatchCompletedAt.append(0)
             availBatchHeadOK.append(headOK)
             availBatchChanged.append(changed)
             availBatchSlot.append(slot)
@@ -460,6 +559,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                                    queue: config.queue, head: UInt16(truncatingIfNeeded: element.id), usedLength: element.len,
                                    ringIndex: index, body: .chain([]), timestampNs: ts)
         var availPos: Int32 = -1
+        var requestIndex: UInt16 = 0
         if element.id >= UInt32(size) {
             record.head = 0xffff
             record.flags.insert(.malformed)
@@ -472,6 +572,7 @@ public struct QueuePoller<Memory: GuestMemory> {
             record.errorCode = p.errorCode
             record.errorDetail = p.errorDetail
             availPos = p.batchPosition
+            requestIndex = p.availIndex
             let (segments, truncated) = writableSnapshot(p.segments, writableBytes: p.writableBytes, usedLength: element.len)
             if truncated { record.flags.insert(.snaplenTruncated) }
             record.body = .chain(segments)
@@ -497,6 +598,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         }
         out.append(record)
         usedBatchAvailPos.append(availPos)
+        usedBatchAvailIndex.append(requestIndex)
     }
 
     // MARK: - Copies

@@ -30,11 +30,13 @@ struct PollerRig {
     static func writable(_ head: UInt16) -> UInt64 { readable(head) + 0x800 }
     static func table(_ head: UInt16) -> UInt64 { 0x80000 + UInt64(head) * 0x100 }
 
-    /// A request at `head`: an indirect table of one readable and one writable buffer.
-    func post(head: UInt16, request: [UInt8], responseLength: UInt32 = 16) throws {
-        try memory.writeBytes(Self.readable(head), request)
-        try writer.writeIndirectChain([.init(addr: Self.readable(head), len: UInt32(request.count)),
-                                       .init(addr: Self.writable(head), len: responseLength, writable: true)],
+    /// A request at `head`: an indirect table of one readable and one writable buffer (those
+    /// of head `buffersOf`, by default its own).
+    func post(head: UInt16, request: [UInt8], responseLength: UInt32 = 16, buffersOf owner: UInt16? = nil) throws {
+        let b = owner ?? head
+        try memory.writeBytes(Self.readable(b), request)
+        try writer.writeIndirectChain([.init(addr: Self.readable(b), len: UInt32(request.count)),
+                                       .init(addr: Self.writable(b), len: responseLength, writable: true)],
                                       at: head, tableAddr: Self.table(head))
         try writer.publishAvail(head)
     }
@@ -75,4 +77,28 @@ extension CaptureRecord {
 
 func bytes(_ count: Int, from start: UInt8 = 1) -> [UInt8] {
     (0..<count).map { start &+ UInt8(truncatingIfNeeded: $0) }
+}
+
+/// Guest memory that runs `rewrite` once, right after the first read of `target` as bytes
+/// (not as a descriptor): the driver reusing a buffer just after the tap copied it.
+final class RewritingMemory: GuestMemory, @unchecked Sendable {
+    let inner: InMemoryGuestMemory
+    let target: UInt64
+    let rewrite: () throws -> Void
+    var rewrites = 0
+
+    init(inner: InMemoryGuestMemory, target: UInt64, rewrite: @escaping () throws -> Void) {
+        self.inner = inner; self.target = target; self.rewrite = rewrite
+    }
+
+    func contains(gpa: UInt64, count: Int) -> Bool { inner.contains(gpa: gpa, count: count) }
+    // No translate: every read goes through `read`, where the rewrite happens.
+    func read(_ gpa: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(RingError) {
+        try inner.read(gpa, into: buffer)
+        if gpa == target && buffer.count != Descriptor.size && rewrites == 0 {
+            rewrites += 1
+            do { try rewrite() } catch { throw .outsideMemory(gpa: gpa, count: buffer.count) }
+        }
+    }
+    func loadAcquire16(_ gpa: UInt64) throws(RingError) -> UInt16 { try inner.readLE16(gpa) }
 }
