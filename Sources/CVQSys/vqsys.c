@@ -98,6 +98,16 @@ int vq_pin_thread_to_cpu(int cpu) {
     return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
+int vq_leave_cpu(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    int e = pthread_getaffinity_np(pthread_self(), sizeof set, &set);
+    if (e != 0) return e;
+    if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &set) || CPU_COUNT(&set) < 2) return 0;
+    CPU_CLR(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
 int vq_term_with_parent(int parent) {
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) return errno;
     return getppid() == parent ? 0 : ESRCH;

@@ -155,7 +155,7 @@ struct Capture: ParsableCommand {
     @Option(name: .long, help: "busy (spin always) or adaptive (sleep while idle).")
     var poll: PollMode = .adaptive
 
-    @Option(name: .long, help: "Pin the polling thread to this CPU.")
+    @Option(name: .long, help: "Pin the polling thread to this CPU (the tap's other threads keep off it).")
     var cpu: Int?
 
     func validate() throws {
@@ -168,6 +168,9 @@ struct Capture: ParsableCommand {
 
     func run() throws {
         StopSignal.install()
+        // The poller gets its CPU to itself: threads made from here on (the QMP watcher, the
+        // printer) run elsewhere, or they preempt it and it misses chains.
+        if let cpu { _ = vq_leave_cpu(Int32(cpu)) }
         let tap = try attach.makeTap(pollMode: poll)
         let limit = count ?? Int.max
         let durationNs = duration.flatMap(DurationText.nanoseconds)

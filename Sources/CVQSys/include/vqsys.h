@@ -33,6 +33,11 @@ static inline uint32_t vq_load_acquire_u32(const void *p) {
 }
 
 /// Pins the calling thread to one CPU. Returns 0, or an errno value.
+/// Removes `cpu` from the calling thread's CPU set, so that threads it creates later leave
+/// that CPU to a poller pinned there. Nothing changes when no other CPU would remain.
+/// Returns 0 or an errno value.
+int vq_leave_cpu(int cpu);
+
 int vq_pin_thread_to_cpu(int cpu);
 
 /// Asks for SIGTERM when the parent process exits (PR_SET_PDEATHSIG); 0 if `parent` is
