@@ -50,6 +50,8 @@ public struct RecordPacketEncoder: PacketEncoder {
     public var linkType: LinkType { .user0 }
 
     public mutating func appendPackets(for record: CaptureRecord, interface: UInt32, into w: BlockBuffer) -> Int {
+        var record = record
+        if record.encodedLength > CaptureRecord.maxFileRecordLength { record.fit(to: CaptureRecord.maxFileRecordLength) }
         let length = record.encodedLength
         PcapNGBlocks.appendEnhancedPacket(
             into: w, interface: interface, timestampNs: record.timestampNs, dataLength: length,
@@ -105,6 +107,31 @@ extension CaptureRecord {
 }
 
 extension CaptureRecord {
+    /// libpcap and Wireshark refuse a packet longer than 262,144 bytes (their largest snap
+    /// length), whatever the file says: a record written longer could not be read back.
+    public static let maxFileRecordLength = 262_144
+
+    /// Cuts captured bytes from the last segments until the encoded record fits in
+    /// `maxLength` (headers come first, so payload goes first), flagged snaplen-truncated;
+    /// the original lengths stay.
+    public mutating func fit(to maxLength: Int) {
+        guard case var .chain(segments) = body else { return }
+        var excess = encodedLength - maxLength
+        var k = segments.count - 1
+        while excess > 0 && k >= 0 {
+            let have = segments[k].bytes.count
+            if have > 0 {
+                // Padding shrinks with the bytes: cut to a multiple of 4 so it stays 0.
+                let keep = max(0, (have - excess) & ~3)
+                excess -= (have + PcapNGBlocks.padding(have)) - (keep + PcapNGBlocks.padding(keep))
+                segments[k].bytes.removeLast(have - keep)
+            }
+            k -= 1
+        }
+        body = .chain(segments)
+        flags.insert(.snaplenTruncated)
+    }
+
     /// `encoded.count`, without encoding.
     public var encodedLength: Int {
         switch body {

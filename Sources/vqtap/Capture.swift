@@ -235,6 +235,9 @@ struct Capture: ParsableCommand {
                         break
                     }
                     if r.kind == .available || r.kind == .used { chainRecords += 1 }
+                    var r = r
+                    // What the file can hold is what is printed, so `read` prints it the same.
+                    if sink != nil && r.encodedLength > CaptureRecord.maxFileRecordLength { r.fit(to: CaptureRecord.maxFileRecordLength) }
                     if sink != nil {
                         do { try sink?.write(r) } catch {
                             sinkFailure = VQTapFailure("capture: -w \(error)")

@@ -73,6 +73,30 @@ func blocks(_ bytes: [UInt8]) -> [(type: UInt32, offset: Int, length: Int)] {
         #expect(w.packetCount == UInt64(records.count))
     }
 
+    @Test func aRecordLongerThanLibpcapReadsIsCutToFitAndStillReads() throws {
+        // `-s 0` on a 1 MiB data-in buffer: libpcap refuses packets over 262,144 bytes.
+        let path = temporaryPath("huge.pcapng")
+        let payload = [UInt8](repeating: 0xab, count: 1 << 20)
+        let huge = CaptureRecord(kind: .used, queue: 2, head: 1, usedLength: UInt32(payload.count + 108), transactionID: 1,
+                                 body: .chain([RecordSegment(address: 0x2000, length: 108, flags: 2, bytes: [UInt8](repeating: 1, count: 108)),
+                                               RecordSegment(address: 0x10_0000, length: UInt32(payload.count), flags: 2, bytes: payload)]),
+                                 timestampNs: 5)
+        var w = try CaptureFileWriter(path: path, encoder: RecordPacketEncoder())
+        try w.write(huge)
+        for r in sampleRecords(count: 2) { try w.write(r) }
+        try w.close()
+        let (back, error) = try readAll(path)
+        #expect(error == nil)
+        #expect(back.count == 5)
+        let cut = try #require(back.first)
+        #expect(cut.flags.contains(.snaplenTruncated))
+        #expect(cut.segments.map(\.length) == [108, UInt32(payload.count)])
+        #expect(cut.segments[0].bytes == [UInt8](repeating: 1, count: 108))
+        #expect(cut.segments[1].bytes.count > 200_000)
+        #expect(cut.segments[1].bytes.allSatisfy { $0 == 0xab })
+        #expect(cut.encodedLength <= CaptureRecord.maxFileRecordLength)
+    }
+
     @Test func blockStructure() throws {
         let path = temporaryPath("blocks.pcapng")
         var w = try CaptureFileWriter(path: path, encoder: RecordPacketEncoder(), options: .init(

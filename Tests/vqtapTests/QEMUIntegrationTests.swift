@@ -82,13 +82,15 @@ private struct CapturedRequest {
         _ = try Self.shell(["taskset", "-a", "-p", "-c", "0", qemuPID])
 
         let captureFile = dir.appendingPathComponent("capture.json")
+        let pcapng = dir.appendingPathComponent("capture.pcapng").path
         let tapErr = dir.appendingPathComponent("capture.err")
         let tap = Process()
         // Its own core, and the highest priority there (root only; nice runs it anyway):
         // other processes on a shared host would otherwise deschedule the poll loop for
         // milliseconds, long enough for the guest to recycle the buffers it has not copied.
         tap.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
-        tap.arguments = ["-n", "-20", VQTapBinary.url.path, "capture", "--qmp", socket, "-T", "json", "-s", "0", "--wait", "--wait-timeout", "60s",
+        tap.arguments = ["-n", "-20", VQTapBinary.url.path, "capture", "--qmp", socket, "-w", pcapng, "--print", "-T", "json", "-s", "0",
+                         "--wait", "--wait-timeout", "60s",
                          "--poll", "busy", "--cpu", "1"]
         tap.standardOutput = try FileHandle(forWritingTo: Self.create(captureFile))
         tap.standardError = try FileHandle(forWritingTo: Self.create(tapErr))
@@ -112,7 +114,33 @@ private struct CapturedRequest {
         }
         let trace = Self.read(URL(fileURLWithPath: tracePath))
         try Self.check(records: records, trace: trace, counters: stderr)
+        try Self.checkFile(pcapng, live: Self.read(captureFile), records: records.count)
         print("QEMU integration: whole test \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+    }
+
+    // MARK: - the file
+
+    /// The pcapng file written beside the live output: `vqtap read` prints it exactly as the
+    /// capture printed live, and tshark with the plugin decodes every record of it.
+    private static func checkFile(_ path: String, live: String, records: Int) throws {
+        let read = try VQTapBinary.run(["read", "-T", "json", path])
+        #expect(read.status == 0, "vqtap read: \(read.stderr)")
+        let liveLines = live.split(separator: "\n"), readLines = read.stdout.split(separator: "\n")
+        #expect(readLines.count == liveLines.count, "vqtap read printed \(readLines.count) records, the capture \(liveLines.count)")
+        let firstDifference = zip(liveLines, readLines).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(firstDifference == nil, "record \((firstDifference ?? 0) + 1) differs:\n\(firstDifference.map { String(liveLines[$0]) } ?? "")\n\(firstDifference.map { String(readLines[$0]) } ?? "")")
+
+        let lua = try ReadGoldenLuaTests.plugin()
+        let rows = try TShark.fields(path, ["frame.number", "virtio_scsi.record.kind", "virtio_scsi.cdb.opcode", "virtio_scsi.time"],
+                                     extra: ["-2", "-X", "lua_script:\(lua)"])
+        #expect(rows.count == records, "tshark read \(rows.count) frames, vqtap \(records) records")
+        let decoded = rows.filter { $0.count == 4 && !$0[1].isEmpty }.count
+        #expect(decoded == rows.count, "tshark decoded \(decoded) of \(rows.count) frames with the plugin")
+        let commands = rows.filter { $0.count == 4 && !$0[2].isEmpty }.count
+        let timed = rows.filter { $0.count == 4 && !$0[3].isEmpty }.count
+        #expect(commands > 100, "tshark found \(commands) CDBs")
+        #expect(timed > 100, "tshark showed \(timed) response times")
+        print("QEMU integration: tshark decoded \(decoded) frames, \(commands) with a CDB, \(timed) with a response time; vqtap read matched the live output")
     }
 
     // MARK: - the comparison
@@ -231,6 +259,15 @@ private struct CapturedRequest {
             }
             print(String(format: "QEMU integration: workload (after the scan) %d requests traced, %d captured with content (%.2f%%)",
                          workload.count, workloadMatched, workload.isEmpty ? 0 : 100 * Double(workloadMatched) / Double(workload.count)))
+        }
+        if wrongOutcome > 0 {
+            // Name them: a capture whose key no traced request has at all had other content;
+            // otherwise the order differs.
+            let stray = candidates.filter { c in !c.preAttach && !inWindow.contains { t in
+                c.tag == t.tag && c.lun == t.lun && c.opcode == t.opcode && c.response == t.response && c.status == t.status } }
+            for c in stray.prefix(5) {
+                print("QEMU integration: captured intact, traced nowhere: tag \(c.tag) lun \(c.lun) opcode \(c.opcode) response \(c.response ?? -1) status \(c.status ?? -1) at \(c.timeNs)")
+            }
         }
         #expect(wrongOutcome == 0, "\(wrongOutcome) requests captured intact match no traced request in order")
         #expect(missing <= lost.torn + lost.dropped + lost.malformed,
