@@ -194,6 +194,18 @@ public struct ChainWalker<Memory: GuestMemory> {
     /// Walks the chain at `head`. Reads each descriptor once, validates the copy.
     @inlinable
     public mutating func walk(head: UInt16) throws(ChainError) -> Chain {
+        var chain = try walkKeepingSegments(head: head)
+        chain.segments = exactCopy(scratch)
+        return chain
+    }
+
+    /// The segments of the last walk that succeeded (valid until the next walk).
+    public var lastSegments: [Segment] { scratch }
+
+    /// Walks like `walk` but leaves the segments in `lastSegments` and returns the chain
+    /// without them: a poller that copies them elsewhere saves an allocation per chain.
+    @inlinable
+    public mutating func walkKeepingSegments(head: UInt16) throws(ChainError) -> Chain {
         let n = layout.size
         guard head < n else { throw .headOutOfRange(head: head, queueSize: n) }
         nextEpoch()
@@ -225,7 +237,7 @@ public struct ChainWalker<Memory: GuestMemory> {
             guard d.next < n else { throw .nextOutOfRange(head: head, at: at, next: d.next, tableSize: Int(n)) }
             i = d.next
         }
-        return Chain(head: head, segments: exactCopy(scratch), indirectTable: acc.indirect,
+        return Chain(head: head, segments: [], indirectTable: acc.indirect,
                      ringDescriptorCount: acc.ringDescriptors,
                      readableCount: acc.readableCount, writableCount: acc.writableCount,
                      readableBytes: acc.readableBytes, writableBytes: acc.writableBytes)

@@ -44,12 +44,19 @@ public struct QueueCaptureConfig: Sendable {
     /// Payload bytes kept per direction beyond the headers; 0 keeps everything.
     public var snaplen: Int
     public var limits: ChainLimits
+    /// How long a driver takes at least to reuse a returned chain's buffers. A chain returned
+    /// since the previous poll and copied within this time of it was copied before any reuse
+    /// could start; one copied later, with no later posting of its buffers in sight, may
+    /// hold a reuse the driver wrote and has not posted yet (preempted mid-post, or a post
+    /// that failed for want of descriptors), so it is torn.
+    public var trustWindowNs: UInt64
 
     public init(queue: UInt16, deviceType: UInt16 = 8, deviceInstance: UInt16 = 0, readableHeader: Int = 0,
-                writableHeader: Int = 0, snaplen: Int = 64, limits: ChainLimits = ChainLimits()) {
+                writableHeader: Int = 0, snaplen: Int = 64, limits: ChainLimits = ChainLimits(),
+                trustWindowNs: UInt64 = 20_000) {
         self.queue = queue; self.deviceType = deviceType; self.deviceInstance = deviceInstance
         self.readableHeader = readableHeader; self.writableHeader = writableHeader
-        self.snaplen = snaplen; self.limits = limits
+        self.snaplen = snaplen; self.limits = limits; self.trustWindowNs = trustWindowNs
     }
 
     var keepReadable: Int { snaplen == 0 ? Int.max : readableHeader &+ snaplen }
@@ -63,7 +70,8 @@ public struct PendingChain: Sendable {
     public var transactionID: UInt64
     /// Timestamp of the available record (for a pre-attach chain: the attach time).
     public var availNs: UInt64
-    public var segments: [Segment]
+    /// Its buffers as the available record has them (the readable ones with their bytes).
+    public var segments: [RecordSegment]
     public var writableBytes: UInt64
     /// indirect, preAttach, torn, malformed as the available record had them.
     public var flags: RecordFlags
@@ -88,6 +96,9 @@ public struct QueuePoller<Memory: GuestMemory> {
     public private(set) var lastUsed: UInt16 = 0
     public private(set) var counters = TapCounters()
     var nextSequence: UInt64 = 1
+    /// When the previous poll loaded the indices: a chain returned in this poll was returned
+    /// after it.
+    var previousLoadNs: UInt64 = 0
     /// The latest posting of each header buffer.
     var postings: PostingIndex
     /// Whether this poll's postings beyond the batch (up to the reloaded avail.idx) have
@@ -121,6 +132,11 @@ public struct QueuePoller<Memory: GuestMemory> {
     var usedBatchAvailPos: [Int32] = []
     /// The avail index of the request each used record of the batch returns (pending only).
     var usedBatchAvailIndex: [UInt16] = []
+    /// The first readable buffer each available record of the batch copied bytes from
+    /// (noBuffer if none), and the first writable one each used record did.
+    var availBatchHeader: [UInt64] = []
+    var usedBatchResponse: [UInt64] = []
+    static var noBuffer: UInt64 { .max }
 
     public init(memory: Memory, layout: SplitQueueLayout, config: QueueCaptureConfig) {
         self.config = config
@@ -154,6 +170,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         let u = try layout.usedIdx(in: memory)
         let a = try layout.availIdx(in: memory)
         let ts = clock.now()
+        previousLoadNs = ts
         let bound = try layout.usedIdx(in: memory)
         lastUsed = u
         lastAvail = a
@@ -204,8 +221,13 @@ public struct QueuePoller<Memory: GuestMemory> {
     public mutating func poll(clock: TapClock, into out: inout [CaptureRecord]) throws(RingError) -> Bool {
         let u = try layout.usedIdx(in: memory)
         let a = try layout.availIdx(in: memory)
-        if u == lastUsed && a == lastAvail { return false }
+        if u == lastUsed && a == lastAvail {
+            previousLoadNs = clock.now()
+            return false
+        }
         let ts = clock.now()
+        let since = previousLoadNs == 0 ? ts : previousLoadNs
+        previousLoadNs = ts
         let n = size
 
         // 2. Read the new entries, at most one ring's worth each.
@@ -245,6 +267,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         availBatchSlot.removeAll(keepingCapacity: true)
         availBatchCompleted.removeAll(keepingCapacity: true)
         availBatchCompletedAt.removeAll(keepingCapacity: true)
+        availBatchHeader.removeAll(keepingCapacity: true)
         laterPostingsNoted = false
         for k in availSkip..<Int(availRead) {
             let head = availHeads[k]
@@ -252,12 +275,16 @@ public struct QueuePoller<Memory: GuestMemory> {
             out.append(snapshotAvailable(head: head, index: index, ts: ts, extraFlags: [],
                                          usedBound: u2, batchPosition: Int32(out.count - availFirst)))
         }
+        let availCopiedNs = clock.now()
         let usedFirst = out.count
         usedBatchAvailPos.removeAll(keepingCapacity: true)
         usedBatchAvailIndex.removeAll(keepingCapacity: true)
+        usedBatchResponse.removeAll(keepingCapacity: true)
         for k in usedSkip..<Int(usedRead) {
             completion(usedElements[k], index: usedStart &+ UInt16(k), ts: ts, into: &out)
         }
+
+        let usedReadNs = clock.now()
 
         // 4. What was recycled under the copy.
         for q in usedBatchAvailPos.indices where usedBatchAvailPos[q] >= 0 {
@@ -282,7 +309,8 @@ public struct QueuePoller<Memory: GuestMemory> {
             stampUsed(try layout.usedEntry(i, in: memory).id, index: i)
         }
 
-        for p in 0..<(usedFirst - availFirst) {
+        let availCount = usedFirst - availFirst
+        for p in 0..<availCount {
             let o = availFirst + p
             let h = Int(out[o].head)
             if out[o].flags.contains(.malformed) && !availBatchHeadOK[p] {
@@ -302,14 +330,16 @@ public struct QueuePoller<Memory: GuestMemory> {
             } else if reposted || availBatchChanged[p] {
                 out[o].flags.insert(.torn)
                 markPendingTorn(slot: availBatchSlot[p])
-            } else if let returnedAt = returnedBeforeVerdict(p, head: h, u: u, u3: u3),
-                      try recycledBeforeCopy(out[o], returnedAt: returnedAt, a: a, a3: a3) {
+            } else if availBatchHeader[p] != Self.noBuffer, let returnedAt = returnedBeforeVerdict(p, head: h, u: u, u3: u3),
+                      try recycledBeforeCopy(o, in: out, header: availBatchHeader[p], returnedAt: returnedAt, a: a, a3: a3,
+                                             inTime: Self.share(p, of: availCount, from: ts, to: availCopiedNs) &- since <= config.trustWindowNs) {
                 out[o].flags.insert(.torn)
                 markPendingTorn(slot: availBatchSlot[p])
             }
             count(out[o].flags)
         }
-        for q in 0..<(out.count - usedFirst) {
+        let usedCount = out.count - usedFirst
+        for q in 0..<usedCount {
             let o = usedFirst + q
             var flags = out[o].flags
             let requestPos = usedBatchAvailPos[q]
@@ -324,7 +354,9 @@ public struct QueuePoller<Memory: GuestMemory> {
             if !flags.contains(.orphan) && !flags.contains(.torn) && out[o].head < n {
                 if SplitRing.distance(from: out[o].ringIndex, to: u3) >= n {
                     flags.insert(.torn)
-                } else if try responseBufferReused(out[o], requestIndex: usedBatchAvailIndex[q], a: a, a3: a3) {
+                } else if usedBatchResponse[q] != Self.noBuffer,
+                          try responseBufferReused(usedBatchResponse[q], requestIndex: usedBatchAvailIndex[q], a: a, a3: a3,
+                                                   inTime: Self.share(q, of: usedCount, from: availCopiedNs, to: usedReadNs) &- since <= config.trustWindowNs) {
                     flags.insert(.torn)
                 }
             }
@@ -359,30 +391,36 @@ public struct QueuePoller<Memory: GuestMemory> {
         return nil
     }
 
-    /// Whether the request buffers of `record`, a chain the device returned (at used index
+    /// Whether the request buffers of `out[o]`, a chain the device returned (at used index
     /// `returnedAt`) before the verdict, may have been reused before they were copied.
-    mutating func recycledBeforeCopy(_ record: CaptureRecord, returnedAt: UInt16, a: UInt16, a3: UInt16) throws(RingError) -> Bool {
-        guard let header = record.segments.first(where: { $0.flags & DescriptorFlags.write.rawValue == 0 }),
-              !header.bytes.isEmpty else { return false }
-        guard try noteLaterPostings(from: a, to: a3), let latest = postings.latest(header.address) else { return true }
-        let reused = isLater(latest.availIndex, than: record.ringIndex)
+    mutating func recycledBeforeCopy(_ o: Int, in out: [CaptureRecord], header: UInt64, returnedAt: UInt16,
+                                     a: UInt16, a3: UInt16, inTime: Bool) throws(RingError) -> Bool {
+        guard try noteLaterPostings(from: a, to: a3), let latest = postings.latest(header) else { return true }
+        let reused = isLater(latest.availIndex, than: out[o].ringIndex)
         if reused {
             // The reusing request has itself been returned: the buffer may have changed twice.
             let h = Int(latest.head)
             if h < Int(size) && usedStamp[h] == stampEpoch && isLater(usedLatest[h], than: returnedAt) { return true }
         }
         // Reused: the copy is the later request's if it equals what the buffer holds now.
-        // Not reused: a change since the copy is a reuse being written.
-        return copiesStillMatch(record) == reused
+        // Not reused: a change since the copy is a reuse being written; copied late, the
+        // reuse may have been written before the copy and not posted yet.
+        if !reused && !inTime { return true }
+        return copiesStillMatch(out[o].segments) == reused
     }
 
     /// Whether a later posting than the one at avail index `requestIndex` uses the buffer
     /// the completion's device-written bytes were read from.
-    mutating func responseBufferReused(_ record: CaptureRecord, requestIndex: UInt16, a: UInt16, a3: UInt16) throws(RingError) -> Bool {
-        guard let response = record.segments.first(where: { $0.flags & DescriptorFlags.write.rawValue != 0 }),
-              !response.bytes.isEmpty else { return false }
-        guard !postingsLost, try noteLaterPostings(from: a, to: a3), let latest = postings.latest(response.address) else { return true }
-        return isLater(latest.availIndex, than: requestIndex)
+    mutating func responseBufferReused(_ response: UInt64, requestIndex: UInt16, a: UInt16, a3: UInt16, inTime: Bool) throws(RingError) -> Bool {
+        guard !postingsLost, try noteLaterPostings(from: a, to: a3), let latest = postings.latest(response) else { return true }
+        return isLater(latest.availIndex, than: requestIndex) || !inTime
+    }
+
+    /// When the `k`th of `count` equal pieces of work between `start` and `end` ended.
+    @inline(__always)
+    static func share(_ k: Int, of count: Int, from start: UInt64, to end: UInt64) -> UInt64 {
+        guard end > start, count > 0 else { return start }
+        return start &+ (end &- start) / UInt64(count) &* UInt64(k + 1)
     }
 
     @inline(__always)
@@ -421,9 +459,9 @@ public struct QueuePoller<Memory: GuestMemory> {
         }
     }
 
-    /// Whether every readable byte copied into `record` is still what guest memory holds.
-    func copiesStillMatch(_ record: CaptureRecord) -> Bool {
-        for s in record.segments where s.flags & DescriptorFlags.write.rawValue == 0 && !s.bytes.isEmpty {
+    /// Whether every readable byte copied into `segments` is still what guest memory holds.
+    func copiesStillMatch(_ segments: [RecordSegment]) -> Bool {
+        for s in segments where s.flags & DescriptorFlags.write.rawValue == 0 && !s.bytes.isEmpty {
             let same: Bool = s.bytes.withUnsafeBytes { copied in
                 if let p = memory.translate(gpa: s.address, count: copied.count), let c = copied.baseAddress {
                     return memcmp(p, c, copied.count) == 0
@@ -508,16 +546,19 @@ public struct QueuePoller<Memory: GuestMemory> {
         var slot: Int32 = -1
         var headOK = head < size
         var changed = false
+        var header = Self.noBuffer
         do {
-            let chain = try walker.walk(head: head)
+            let chain = try walker.walkKeepingSegments(head: head)
+            let walked = walker.lastSegments
             if chain.usesIndirect { record.flags.insert(.indirect) }
-            let (segments, truncated) = readableSnapshot(chain.segments)
+            let (segments, truncated, first) = readableSnapshot(walked)
+            header = first
             if truncated { record.flags.insert(.snaplenTruncated) }
             record.body = .chain(segments)
-            changed = !descriptorsUnchanged(chain)
-            noteBuffers(chain.segments, availIndex: index, head: head)
+            changed = !descriptorsUnchanged(chain, walked)
+            noteBuffers(walked, availIndex: index, head: head)
             slot = register(PendingChain(head: head, availIndex: index, transactionID: txID, availNs: ts,
-                                         segments: chain.segments, writableBytes: chain.writableBytes,
+                                         segments: segments, writableBytes: chain.writableBytes,
                                          flags: record.flags.intersection([.indirect, .preAttach]), errorCode: 0,
                                          errorDetail: 0, usedBound: usedBound, next: -1, batchPosition: batchPosition))
         } catch {
@@ -528,13 +569,13 @@ public struct QueuePoller<Memory: GuestMemory> {
             if case .headOutOfRange = error { headOK = false }
             if headOK {
                 let partial = Array(walker.segmentsBeforeFailure[...])
-                let (segments, truncated) = readableSnapshot(partial)
+                let (segments, truncated, _) = readableSnapshot(partial)
                 if truncated { record.flags.insert(.snaplenTruncated) }
                 record.body = .chain(segments)
                 var writable: UInt64 = 0
                 for s in partial where s.isWritable { writable += UInt64(s.len) }
                 slot = register(PendingChain(head: head, availIndex: index, transactionID: txID, availNs: ts,
-                                             segments: partial, writableBytes: writable,
+                                             segments: segments, writableBytes: writable,
                                              flags: record.flags.intersection([.preAttach, .malformed]), errorCode: code.rawValue,
                                              errorDetail: detail, usedBound: usedBound, next: -1, batchPosition: batchPosition))
             }
@@ -542,6 +583,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         if batchPosition >= 0 {
             availBatchCompleted.append(false)
             availBatchCompletedAt.append(0)
+            availBatchHeader.append(header)
             availBatchHeadOK.append(headOK)
             availBatchChanged.append(changed)
             availBatchSlot.append(slot)
@@ -560,6 +602,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                                    ringIndex: index, body: .chain([]), timestampNs: ts)
         var availPos: Int32 = -1
         var requestIndex: UInt16 = 0
+        var response = Self.noBuffer
         if element.id >= UInt32(size) {
             record.head = 0xffff
             record.flags.insert(.malformed)
@@ -573,7 +616,8 @@ public struct QueuePoller<Memory: GuestMemory> {
             record.errorDetail = p.errorDetail
             availPos = p.batchPosition
             requestIndex = p.availIndex
-            let (segments, truncated) = writableSnapshot(p.segments, writableBytes: p.writableBytes, usedLength: element.len)
+            let (segments, truncated, first) = writableSnapshot(p.segments, writableBytes: p.writableBytes, usedLength: element.len)
+            response = first
             if truncated { record.flags.insert(.snaplenTruncated) }
             record.body = .chain(segments)
             // A chain that did not walk has an incomplete segment list: no length to compare.
@@ -591,7 +635,8 @@ public struct QueuePoller<Memory: GuestMemory> {
             nextSequence &+= 1
             if let chain = try? walker.walk(head: UInt16(element.id)) {
                 if chain.usesIndirect { record.flags.insert(.indirect) }
-                let (segments, truncated) = writableSnapshot(chain.segments, writableBytes: chain.writableBytes, usedLength: element.len)
+                let now = chain.segments.map { Self.recordSegment($0, bytes: []) }
+                let (segments, truncated, _) = writableSnapshot(now, writableBytes: chain.writableBytes, usedLength: element.len)
                 if truncated { record.flags.insert(.snaplenTruncated) }
                 record.body = .chain(segments)
             }
@@ -599,6 +644,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         out.append(record)
         usedBatchAvailPos.append(availPos)
         usedBatchAvailIndex.append(requestIndex)
+        usedBatchResponse.append(response)
     }
 
     // MARK: - Copies
@@ -620,38 +666,45 @@ public struct QueuePoller<Memory: GuestMemory> {
                       flags: s.flags.rawValue | (s.fromIndirect ? RecordSegment.fromIndirectFlag : 0), bytes: bytes)
     }
 
-    /// Every segment; bytes of the device-readable ones, headers whole, payload to the snap length.
-    func readableSnapshot(_ segments: [Segment]) -> ([RecordSegment], Bool) {
+    /// Every segment; bytes of the device-readable ones, headers whole, payload to the snap
+    /// length; and the address of the first readable segment if bytes were copied from it.
+    func readableSnapshot(_ segments: [Segment]) -> ([RecordSegment], Bool, UInt64) {
         var budget = config.keepReadable
         var truncated = false
+        var first = Self.noBuffer, seen = false
         let out = Self.segmentArray(segments.count) { k in
             let s = segments[k]
             if s.isWritable { return Self.recordSegment(s, bytes: []) }
             let take = min(Int(s.len), budget)
             budget -= take
             if take < Int(s.len) { truncated = true }
+            if !seen { seen = true; if take > 0 { first = s.addr } }
             return Self.recordSegment(s, bytes: copy(s.addr, take))
         }
-        return (out, truncated)
+        return (out, truncated, first)
     }
 
     /// Every segment; bytes of the device-writable ones the device wrote (clamped to the
     /// used length), headers whole, payload to the snap length.
-    func writableSnapshot(_ segments: [Segment], writableBytes: UInt64, usedLength: UInt32) -> ([RecordSegment], Bool) {
+    func writableSnapshot(_ segments: [RecordSegment], writableBytes: UInt64, usedLength: UInt32) -> ([RecordSegment], Bool, UInt64) {
         var written = min(UInt64(usedLength), writableBytes)
         var budget = config.keepWritable
         var truncated = false
+        var first = Self.noBuffer, seen = false
         let out = Self.segmentArray(segments.count) { k in
             let s = segments[k]
-            guard s.isWritable else { return Self.recordSegment(s, bytes: []) }
-            let here = Int(min(UInt64(s.len), written))
+            guard s.flags & DescriptorFlags.write.rawValue != 0 else {
+                return RecordSegment(address: s.address, length: s.length, flags: s.flags)
+            }
+            let here = Int(min(UInt64(s.length), written))
             written -= UInt64(here)
             let take = min(here, budget)
             budget -= take
             if take < here { truncated = true }
-            return Self.recordSegment(s, bytes: copy(s.addr, take))
+            if !seen { seen = true; if take > 0 { first = s.address } }
+            return RecordSegment(address: s.address, length: s.length, flags: s.flags, bytes: copy(s.address, take))
         }
-        return (out, truncated)
+        return (out, truncated, first)
     }
 
     /// An array of `count` segments made by `make(0)`, `make(1)`, ... in order. Short
@@ -682,12 +735,12 @@ public struct QueuePoller<Memory: GuestMemory> {
 
     /// Reads the chain's descriptors a second time: a change means the driver rewrote them
     /// while we copied (the chain was recycled, or the driver breaks the rules).
-    func descriptorsUnchanged(_ chain: Chain) -> Bool {
+    func descriptorsUnchanged(_ chain: Chain, _ segments: [Segment]) -> Bool {
         if let t = chain.indirectTable {
             guard let d = descriptor(at: layout.descAddress(t.desc)),
                   d.addr == t.addr, d.len == t.len, d.flags & DescriptorFlags.indirect.rawValue != 0 else { return false }
         }
-        for s in chain.segments {
+        for s in segments {
             let gpa: UInt64
             if s.fromIndirect {
                 guard let t = chain.indirectTable else { return false }
