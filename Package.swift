@@ -68,6 +68,7 @@ let package = Package(
         .executableTarget(name: "vqtap-tap-replay", dependencies: ["VirtioTap", "VirtioRing", "VQRecord", "CVQSys"],
                           path: "Sources/TapReplay"),
         // benchmarks/pcap: the writer side of the pcapng bars (a driver of the PcapNG writer).
+        .executableTarget(name: "vqtap-bench-compare", path: "Sources/BenchCompare"),
         .executableTarget(name: "vqtap-pcap-bench", dependencies: ["PcapNG", "VQRecord", "VQWire", "VirtioSCSI"],
                           path: "Sources/PcapNGBench"),
 

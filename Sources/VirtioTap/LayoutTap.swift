@@ -13,7 +13,8 @@ import VirtioRing
 public enum PollMode: String, Sendable, CaseIterable {
     /// Never sleep: the lowest latency, a whole core.
     case busy
-    /// Spin while traffic flows (and 2 ms after), then sleep longer and longer (50 us to
+    /// Spin while traffic flows (20 ms after the last chain when chains come at least every
+    /// 10 ms, 1 ms after one that comes now and then), then sleep longer and longer (50 us to
     /// 2 ms) while idle.
     case adaptive
 }
@@ -68,11 +69,15 @@ public final class LayoutTap {
     /// Where layouts come from when not from `options.layoutPath` (QEMU over QMP).
     public let provider: (any LayoutProvider)?
 
-    /// How long the adaptive loop keeps spinning after the last new entry: traffic of 500
-    /// chains/s or more keeps the tap spinning, so a chain is copied before its buffers are
-    /// reused, while a device that makes a request now and then costs 2 ms of spin each
+    /// How long the adaptive loop keeps spinning after the last new entry. Traffic that
+    /// flows (an entry every 10 ms or more often, on average) keeps the tap spinning, so
+    /// each chain is copied before its buffers can be reused: a tap that sleeps between
+    /// chains copies them late, and a late copy of a returned chain is torn. A device that
+    /// makes a request now and then costs 1 ms of spin each, enough to see its completion
     /// (20 ms cost 2% of a core at one request a second, measured).
-    static let busyAfterActivityNs: UInt64 = 2_000_000
+    static let busyWhileFlowingNs: UInt64 = 20_000_000
+    static let busyAfterStrayNs: UInt64 = 1_000_000
+    static let flowingGapNs: UInt64 = 10_000_000
 
     public init(options: LayoutTapOptions, provider: (any LayoutProvider)? = nil) {
         self.options = options
@@ -152,6 +157,8 @@ public final class LayoutTap {
         records.reserveCapacity(1024)
         var lastActiveNs = clock.now()
         var sleepNs: UInt64 = 0
+        // The mean gap between active polls, smoothed (1/8 weight per new gap).
+        var meanGapNs = Self.flowingGapNs * 2
         var nextWatch = clock.now() &+ options.watchIntervalNs
         let end = durationNs.map { (firstAttachNs ?? clock.now()) &+ $0 }
         while true {
@@ -168,9 +175,12 @@ public final class LayoutTap {
 
             let now = clock.now()
             if active {
+                let gap = now &- lastActiveNs
+                meanGapNs = meanGapNs &- meanGapNs / 8 &+ min(gap, 1_000_000_000) / 8
                 lastActiveNs = now
                 sleepNs = 0
-            } else if options.pollMode == .adaptive && now &- lastActiveNs > Self.busyAfterActivityNs {
+            } else if options.pollMode == .adaptive
+                        && now &- lastActiveNs > (meanGapNs < Self.flowingGapNs ? Self.busyWhileFlowingNs : Self.busyAfterStrayNs) {
                 // Idle: sleep, doubling from 50 us to 2 ms.
                 sleepNs = sleepNs == 0 ? 50_000 : min(sleepNs * 2, 2_000_000)
                 var ts = timespec(tv_sec: 0, tv_nsec: Int(sleepNs))

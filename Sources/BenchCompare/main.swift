@@ -1,0 +1,94 @@
+import Foundation
+
+// The tap's completeness against the simulator's ground truth (benchmarks/tap, issue 4).
+// Usage: vqtap-bench-compare TRUTH TAP_JSON
+//   TRUTH     the simulator's --truth file (JSON lines);
+//   TAP_JSON  `vqtap read -T json` of the capture (or live `capture -T json` output).
+// Prints "total matched counted wrong": commands in the truth that completed after the tap
+// attached; those captured intact with the same queue, tag, LUN, opcode, LBA, length,
+// response and status; used records the tap counted (torn, malformed, orphan, a used
+// length beyond the buffers, entries of a lapped used ring); intact captures that match no
+// command of the truth.
+
+struct Key: Hashable {
+    var queue: Int
+    var tag: String
+    var target: Int
+    var lun: Int
+    var opcode: Int
+    var lba: Int
+    var length: Int
+    var response: Int
+    var status: Int
+}
+
+let readWrite: Set<Int> = [0x28, 0x2a, 0x88, 0x8a]
+
+func key(queue: Int, _ scsi: [String: Any], response: Any?, status: Any?) -> Key {
+    let lun = scsi["lun"] as? [String: Any] ?? [:]
+    let cdb = scsi["cdb"] as? [String: Any] ?? [:]
+    let opcode = cdb["opcode"] as? Int ?? -1
+    let rw = readWrite.contains(opcode)
+    return Key(queue: queue, tag: scsi["id"] as? String ?? "", target: lun["target"] as? Int ?? -1, lun: lun["lun"] as? Int ?? -1,
+               opcode: opcode, lba: rw ? cdb["lba"] as? Int ?? -1 : -1, length: rw ? cdb["transfer_length"] as? Int ?? -1 : -1,
+               response: response as? Int ?? -1, status: status as? Int ?? -1)
+}
+
+func jsonLines(_ path: String, _ each: ([String: Any]) -> Void) {
+    guard let file = fopen(path, "r") else {
+        FileHandle.standardError.write(Data("vqtap-bench-compare: cannot open \(path)\n".utf8))
+        exit(1)
+    }
+    defer { fclose(file) }
+    var line: UnsafeMutablePointer<CChar>?
+    var capacity = 0
+    while getline(&line, &capacity, file) > 0 {
+        guard let line else { break }
+        let data = Data(bytesNoCopy: line, count: strlen(line), deallocator: .none)
+        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] { each(object) }
+    }
+    free(line)
+}
+
+let args = CommandLine.arguments
+guard args.count == 3 else {
+    FileHandle.standardError.write(Data("usage: vqtap-bench-compare TRUTH TAP_JSON\n".utf8))
+    exit(1)
+}
+
+var attachNs: UInt64?
+var captured: [Key: Int] = [:]
+var counted = 0
+jsonLines(args[2]) { r in
+    let kind = r["record"] as? String, queue = r["queue"] as? Int ?? 0
+    if kind == "state" && attachNs == nil { attachNs = (r["time_ns"] as? NSNumber)?.uint64Value }
+    guard queue >= 2 else { return }
+    if kind == "drop" {
+        if (r["reason"] as? String)?.hasPrefix("used") == true { counted += r["dropped"] as? Int ?? 0 }
+        return
+    }
+    guard kind == "used" else { return }
+    let flags = Set(r["flags"] as? [String] ?? [])
+    guard flags.isDisjoint(with: ["torn", "malformed", "orphan", "used-len-exceeds"]),
+          let request = (r["request"] as? [String: Any])?["virtio_scsi"] as? [String: Any] else {
+        counted += 1
+        return
+    }
+    let response = r["virtio_scsi"] as? [String: Any] ?? [:]
+    captured[key(queue: queue, request, response: response["response"], status: response["status"]), default: 0] += 1
+}
+
+// A command completed before the tap attached (its used.idx load) is invisible to it.
+var truth: [Key: Int] = [:]
+jsonLines(args[1]) { t in
+    guard t["kind"] as? String == "cmd", let used = (t["used_ns"] as? NSNumber)?.uint64Value,
+          let avail = (t["avail_ns"] as? NSNumber)?.uint64Value, let time = (t["time_ns"] as? NSNumber)?.uint64Value else { return }
+    if let attachNs, time &+ used &- avail < attachNs { return }
+    let scsi = t["virtio_scsi"] as? [String: Any] ?? [:]
+    truth[key(queue: t["queue"] as? Int ?? -1, scsi, response: scsi["response"], status: scsi["status"]), default: 0] += 1
+}
+
+let total = truth.values.reduce(0, +)
+let matched = truth.reduce(0) { $0 + min($1.value, captured[$1.key] ?? 0) }
+let wrong = captured.reduce(0) { $0 + max(0, $1.value - (truth[$1.key] ?? 0)) }
+print(total, matched, counted, wrong)
