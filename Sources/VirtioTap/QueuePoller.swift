@@ -608,20 +608,25 @@ public struct QueuePoller<Memory: GuestMemory> {
             record.flags.insert(.malformed)
             record.errorCode = RingErrorCode.usedIDOutOfRange.rawValue
             record.errorDetail = UInt64(element.id)
-        } else if let p = takePending(head: UInt16(element.id), usedIndex: index) {
-            record.transactionID = p.transactionID
-            record.latencyNs = ts >= p.availNs ? ts - p.availNs : 0
-            record.flags = p.flags.intersection([.indirect, .preAttach, .malformed, .torn])
-            record.errorCode = p.errorCode
-            record.errorDetail = p.errorDetail
-            availPos = p.batchPosition
-            requestIndex = p.availIndex
-            let (segments, truncated, first) = writableSnapshot(p.segments, writableBytes: p.writableBytes, usedLength: element.len)
+        } else if let slot = pendingSlot(head: UInt16(element.id), usedIndex: index) {
+            // Read in place and unlinked after: a copy of the pending chain costs more than
+            // the rest of the completion (measured).
+            let flags = pool[slot].flags, availNs = pool[slot].availNs, writableBytes = pool[slot].writableBytes
+            record.transactionID = pool[slot].transactionID
+            record.latencyNs = ts >= availNs ? ts - availNs : 0
+            record.flags = flags.intersection([.indirect, .preAttach, .malformed, .torn])
+            record.errorCode = pool[slot].errorCode
+            record.errorDetail = pool[slot].errorDetail
+            availPos = pool[slot].batchPosition
+            requestIndex = pool[slot].availIndex
+            let saved = pool[slot].segments
+            let (segments, truncated, first) = writableSnapshot(saved, writableBytes: writableBytes, usedLength: element.len)
+            unlinkFirst(head: Int(element.id))
             response = first
             if truncated { record.flags.insert(.snaplenTruncated) }
             record.body = .chain(segments)
             // A chain that did not walk has an incomplete segment list: no length to compare.
-            if UInt64(element.len) > p.writableBytes && !p.flags.contains(.malformed) {
+            if UInt64(element.len) > writableBytes && !flags.contains(.malformed) {
                 record.flags.insert(.usedLengthExceeds)
                 if record.errorCode == 0 {
                     record.errorCode = RingErrorCode.usedLengthExceeds.rawValue
@@ -784,11 +789,12 @@ public struct QueuePoller<Memory: GuestMemory> {
         return slot
     }
 
-    /// Removes and returns the pending chain of `head` that the completion at `usedIndex`
+    /// The pool slot of the pending chain of `head` that the completion at `usedIndex`
     /// returns: the oldest, unless a newer posting of the head was seen before this
     /// completion could have happened; then the older ones lost their completions (a used
     /// ring lap, or a pre-attach guess that was already complete) and are forgotten.
-    mutating func takePending(head: UInt16, usedIndex: UInt16) -> PendingChain? {
+    /// The caller unlinks it (`unlinkFirst`) once read.
+    mutating func pendingSlot(head: UInt16, usedIndex: UInt16) -> Int? {
         let h = Int(head)
         guard firstOfHead[h] >= 0 else { return nil }
         while true {
@@ -799,9 +805,7 @@ public struct QueuePoller<Memory: GuestMemory> {
             guard SplitRing.distance(from: bound, to: usedIndex) < 0x8000 else { break }
             unlinkFirst(head: h)
         }
-        let p = pool[Int(firstOfHead[h])]
-        unlinkFirst(head: h)
-        return p
+        return Int(firstOfHead[h])
     }
 
     mutating func unlinkFirst(head h: Int) {
