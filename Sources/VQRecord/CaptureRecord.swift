@@ -68,10 +68,14 @@ public struct RecordFlags: OptionSet, Sendable, Hashable {
     public static let usedLengthExceeds = RecordFlags(rawValue: 1 << 5)
     /// The request was already outstanding when the tap attached.
     public static let preAttach = RecordFlags(rawValue: 1 << 6)
+    /// Copied after the device had returned the chain, later than a driver can reuse
+    /// buffers: no reuse was seen and the bytes had not changed, but a reuse the driver wrote
+    /// and had not posted yet cannot be ruled out. Counted as captured.
+    public static let late = RecordFlags(rawValue: 1 << 7)
 
     static let table: [(bit: UInt64, name: String)] = [
         (1 << 0, "indirect"), (1 << 1, "snaplen"), (1 << 2, "torn"), (1 << 3, "orphan"),
-        (1 << 4, "malformed"), (1 << 5, "used-len-exceeds"), (1 << 6, "pre-attach"),
+        (1 << 4, "malformed"), (1 << 5, "used-len-exceeds"), (1 << 6, "pre-attach"), (1 << 7, "late"),
     ]
 
     public var names: [String] { Naming.flagNames(UInt64(rawValue), Self.table) }

@@ -25,7 +25,9 @@ import VirtioRing
 //          by its request header buffer (PostingIndex): if a later posting uses the same
 //          buffer and has itself been returned, torn; if a later posting uses it, torn when
 //          the copy equals what the buffer holds now (the later request's bytes); if none
-//          does, torn when the buffer changed since the copy (a reuse being written);
+//          does, torn when the buffer changed since the copy (a reuse being written), and
+//          flagged late when copied longer after the previous poll than a driver takes to
+//          reuse buffers (a reuse written but not yet posted cannot be ruled out);
 //        - a completion is torn when its request was, or when a later posting reuses the
 //          buffer its device-written bytes were read from (the driver may have prepared it).
 //
@@ -330,11 +332,17 @@ public struct QueuePoller<Memory: GuestMemory> {
             } else if reposted || availBatchChanged[p] {
                 out[o].flags.insert(.torn)
                 markPendingTorn(slot: availBatchSlot[p])
-            } else if availBatchHeader[p] != Self.noBuffer, let returnedAt = returnedBeforeVerdict(p, head: h, u: u, u3: u3),
-                      try recycledBeforeCopy(o, in: out, header: availBatchHeader[p], returnedAt: returnedAt, a: a, a3: a3,
-                                             inTime: Self.share(p, of: availCount, from: ts, to: availCopiedNs) &- since <= config.trustWindowNs) {
-                out[o].flags.insert(.torn)
-                markPendingTorn(slot: availBatchSlot[p])
+            } else if availBatchHeader[p] != Self.noBuffer, let returnedAt = returnedBeforeVerdict(p, head: h, u: u, u3: u3) {
+                let inTime = Self.share(p, of: availCount, from: ts, to: availCopiedNs) &- since <= config.trustWindowNs
+                switch try copyVerdict(o, in: out, header: availBatchHeader[p], returnedAt: returnedAt, a: a, a3: a3, inTime: inTime) {
+                case .intact: break
+                case .late:
+                    out[o].flags.insert(.late)
+                    markPendingLate(slot: availBatchSlot[p])
+                case .torn:
+                    out[o].flags.insert(.torn)
+                    markPendingTorn(slot: availBatchSlot[p])
+                }
             }
             count(out[o].flags)
         }
@@ -351,15 +359,20 @@ public struct QueuePoller<Memory: GuestMemory> {
                     if !request.contains(.malformed) { flags.remove(.malformed) }
                 }
             }
+            if requestPos >= 0 && out[availFirst + Int(requestPos)].flags.contains(.late) { flags.insert(.late) }
             if !flags.contains(.orphan) && !flags.contains(.torn) && out[o].head < n {
                 if SplitRing.distance(from: out[o].ringIndex, to: u3) >= n {
                     flags.insert(.torn)
-                } else if usedBatchResponse[q] != Self.noBuffer,
-                          try responseBufferReused(usedBatchResponse[q], requestIndex: usedBatchAvailIndex[q], a: a, a3: a3,
-                                                   inTime: Self.share(q, of: usedCount, from: availCopiedNs, to: usedReadNs) &- since <= config.trustWindowNs) {
-                    flags.insert(.torn)
+                } else if usedBatchResponse[q] != Self.noBuffer {
+                    let inTime = Self.share(q, of: usedCount, from: availCopiedNs, to: usedReadNs) &- since <= config.trustWindowNs
+                    switch try responseVerdict(usedBatchResponse[q], requestIndex: usedBatchAvailIndex[q], a: a, a3: a3, inTime: inTime) {
+                    case .intact: break
+                    case .late: flags.insert(.late)
+                    case .torn: flags.insert(.torn)
+                    }
                 }
             }
+            if flags.contains(.torn) { flags.remove(.late) }
             if flags.contains(.torn) && flags.contains(.usedLengthExceeds) {
                 // The segments may be another chain's: the comparison means nothing.
                 flags.remove(.usedLengthExceeds)
@@ -391,29 +404,36 @@ public struct QueuePoller<Memory: GuestMemory> {
         return nil
     }
 
-    /// Whether the request buffers of `out[o]`, a chain the device returned (at used index
-    /// `returnedAt`) before the verdict, may have been reused before they were copied.
-    mutating func recycledBeforeCopy(_ o: Int, in out: [CaptureRecord], header: UInt64, returnedAt: UInt16,
-                                     a: UInt16, a3: UInt16, inTime: Bool) throws(RingError) -> Bool {
-        guard try noteLaterPostings(from: a, to: a3), let latest = postings.latest(header) else { return true }
-        let reused = isLater(latest.availIndex, than: out[o].ringIndex)
-        if reused {
-            // The reusing request has itself been returned: the buffer may have changed twice.
+    enum CopyVerdict { case intact, late, torn }
+
+    /// What the copy of `out[o]`, a chain the device returned (at used index `returnedAt`)
+    /// before the verdict, is worth, judged by who reuses its request header buffer.
+    mutating func copyVerdict(_ o: Int, in out: [CaptureRecord], header: UInt64, returnedAt: UInt16,
+                              a: UInt16, a3: UInt16, inTime: Bool) throws(RingError) -> CopyVerdict {
+        guard try noteLaterPostings(from: a, to: a3), let latest = postings.latest(header) else { return .torn }
+        let stillMatches = copiesStillMatch(out[o].segments)
+        if isLater(latest.availIndex, than: out[o].ringIndex) {
+            // Reused. If the reusing request was itself returned, the buffer may have
+            // changed twice; otherwise the copy is the later request's if it equals what the
+            // buffer holds now.
             let h = Int(latest.head)
-            if h < Int(size) && usedStamp[h] == stampEpoch && isLater(usedLatest[h], than: returnedAt) { return true }
+            if h < Int(size) && usedStamp[h] == stampEpoch && isLater(usedLatest[h], than: returnedAt) { return .torn }
+            return stillMatches ? .torn : .intact
         }
-        // Reused: the copy is the later request's if it equals what the buffer holds now.
-        // Not reused: a change since the copy is a reuse being written; copied late, the
-        // reuse may have been written before the copy and not posted yet.
-        if !reused && !inTime { return true }
-        return copiesStillMatch(out[o].segments) == reused
+        // Not reused: a change since the copy is a reuse being written. Copied late, a reuse
+        // written before the copy and not posted yet cannot be ruled out.
+        if !stillMatches { return .torn }
+        return inTime ? .intact : .late
     }
 
-    /// Whether a later posting than the one at avail index `requestIndex` uses the buffer
-    /// the completion's device-written bytes were read from.
-    mutating func responseBufferReused(_ response: UInt64, requestIndex: UInt16, a: UInt16, a3: UInt16, inTime: Bool) throws(RingError) -> Bool {
-        guard !postingsLost, try noteLaterPostings(from: a, to: a3), let latest = postings.latest(response) else { return true }
-        return isLater(latest.availIndex, than: requestIndex) || !inTime
+    /// What the device-written bytes of a completion are worth: torn when a later posting
+    /// than the one at avail index `requestIndex` uses their buffer (the driver may have
+    /// prepared it), late when read long after the completion with no such posting seen.
+    mutating func responseVerdict(_ response: UInt64, requestIndex: UInt16, a: UInt16, a3: UInt16,
+                                  inTime: Bool) throws(RingError) -> CopyVerdict {
+        guard !postingsLost, try noteLaterPostings(from: a, to: a3), let latest = postings.latest(response) else { return .torn }
+        if isLater(latest.availIndex, than: requestIndex) { return .torn }
+        return inTime ? .intact : .late
     }
 
     /// When the `k`th of `count` equal pieces of work between `start` and `end` ended.
@@ -517,6 +537,12 @@ public struct QueuePoller<Memory: GuestMemory> {
         usedLatest[Int(id)] = index
     }
 
+    /// A late copy: its completion says so too.
+    mutating func markPendingLate(slot: Int32) {
+        guard slot >= 0, pool[Int(slot)].batchPosition != -2 else { return }
+        pool[Int(slot)].flags.insert(.late)
+    }
+
     /// The request's verdict reaches its completion: torn (and no longer malformed when
     /// the walk failed only because the chain was recycled; the error stays, as a clue).
     mutating func markPendingTorn(slot: Int32) {
@@ -614,7 +640,7 @@ public struct QueuePoller<Memory: GuestMemory> {
             let flags = pool[slot].flags, availNs = pool[slot].availNs, writableBytes = pool[slot].writableBytes
             record.transactionID = pool[slot].transactionID
             record.latencyNs = ts >= availNs ? ts - availNs : 0
-            record.flags = flags.intersection([.indirect, .preAttach, .malformed, .torn])
+            record.flags = flags.intersection([.indirect, .preAttach, .malformed, .torn, .late])
             record.errorCode = pool[slot].errorCode
             record.errorDetail = pool[slot].errorDetail
             availPos = pool[slot].batchPosition
