@@ -3,30 +3,43 @@ import VQAnalysis
 import VQRecord
 
 // The loop of `vqtap top`: a producer thread (the live tap or a file replay) pushes records
-// into a feed; the loop drains it into the analyzer, reads keys every 50 ms and redraws
-// from a fresh snapshot once per `--delay` (htop's timed loop). Pausing freezes the
-// snapshot (and a replay); the analysis goes on.
+// into a feed; the loop analyses them in slices of at most `frameBudgetNs`, reads keys
+// between slices and redraws from a fresh snapshot once per `--delay` (htop's timed loop).
+// A live producer never waits: when the view falls behind by a full feed, further records
+// are skipped and counted, so memory stays bounded and keys keep answering. Pausing
+// freezes the snapshot (and a replay); the analysis goes on.
 
 /// Records handed from a producer thread to the loop, with back-pressure for replays.
 public final class RecordFeed: @unchecked Sendable {
     private let lock = NSCondition()
+    /// Records from `head` on are queued; the consumed prefix is dropped in large steps.
     private var buffer: [CaptureRecord] = []
+    private var head = 0
     private var finished = false
     private var failure: String?
     private var stop = false
     private var pausedFlag = false
+    private var skippedRecords: UInt64 = 0
+    /// Records queued at most; a producer that does not wait loses what comes beyond.
     public let capacity: Int
 
-    public init(capacity: Int = 1 << 18) { self.capacity = capacity }
+    public init(capacity: Int = 1 << 17) { self.capacity = max(1, capacity) }
 
-    /// Adds records; waits while the feed is full or paused when `wait` is set (a replay).
-    /// Returns false once the consumer wants no more.
+    private var queued: Int { buffer.count - head }
+
+    /// Adds records. With `wait` (a replay) it waits while the feed is full or paused;
+    /// without (a live tap, which cannot slow the device down) a full feed skips the batch
+    /// and counts it. Returns false once the consumer wants no more.
     @discardableResult
     public func push(_ records: [CaptureRecord], wait: Bool = true) -> Bool {
         lock.lock()
         defer { lock.unlock() }
-        while wait && !stop && (buffer.count >= capacity || pausedFlag) { lock.wait() }
+        while wait && !stop && (queued >= capacity || pausedFlag) { lock.wait() }
         if stop { return false }
+        if !wait && queued >= capacity {
+            skippedRecords += UInt64(records.count)
+            return true
+        }
         buffer.append(contentsOf: records)
         return true
     }
@@ -40,13 +53,37 @@ public final class RecordFeed: @unchecked Sendable {
         lock.unlock()
     }
 
-    public func drain() -> (records: [CaptureRecord], finished: Bool, error: String?) {
+    /// Up to `limit` of the oldest queued records. `finished` once the producer is done
+    /// and nothing is left; `more` when records remain queued.
+    public func take(upTo limit: Int) -> (records: [CaptureRecord], finished: Bool, error: String?, more: Bool) {
         lock.lock()
         defer { lock.unlock() }
-        let out = buffer
-        buffer.removeAll(keepingCapacity: true)
+        let end = head + min(max(0, limit), queued)
+        let out = Array(buffer[head..<end])
+        head = end
+        if head == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 1 << 16 && head * 2 >= buffer.count {
+            buffer.removeFirst(head)
+            head = 0
+        }
         lock.broadcast()
-        return (out, finished, failure)
+        let more = queued > 0
+        return (out, finished && !more, failure, more)
+    }
+
+    /// Every queued record.
+    public func drain() -> (records: [CaptureRecord], finished: Bool, error: String?) {
+        let t = take(upTo: Int.max)
+        return (t.records, t.finished, t.error)
+    }
+
+    /// Records a live producer could not queue because the view was behind.
+    public var skipped: UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return skippedRecords
     }
 
     /// Waits (at most `timeoutNs`) for the producer to finish, so that the process does
@@ -81,14 +118,40 @@ public final class RecordFeed: @unchecked Sendable {
     }
 }
 
+/// What a run of the loop did: for `top --bench` and the benchmark.
+public struct TopRunStats: Sendable, Equatable {
+    /// Records analysed, and skipped by the feed because the view was behind.
+    public var records: UInt64 = 0
+    public var skipped: UInt64 = 0
+    /// Snapshots drawn or printed, and what they cost (snapshot + render).
+    public var frames: UInt64 = 0
+    public var frameNsTotal: UInt64 = 0
+    public var frameNsMax: UInt64 = 0
+    /// The longest stretch between two looks at the keyboard (or at signals in text mode):
+    /// a bound on how late a key is handled.
+    public var maxKeyGapNs: UInt64 = 0
+    public var elapsedNs: UInt64 = 0
+
+    public init() {}
+
+    public var frameNsMean: UInt64 { frames == 0 ? 0 : frameNsTotal / frames }
+}
+
 public struct TopRunner {
     public var source: String
     public var delayNs: UInt64 = 1_000_000_000
     public var durationNs: UInt64?
+    /// Where `durationNs` counts from (monotonic ns); nil: the start of the loop.
+    public var startNs: UInt64?
     /// Live sources: the clock records are stamped with (stuck ages and eventq checks
     /// follow it when no record comes). nil for replays: the data's own time.
     public var clock: (@Sendable () -> UInt64)?
     public var monochrome = false
+    /// Analysis time per turn of the loop before it looks at the keys again.
+    public var frameBudgetNs: UInt64 = 40_000_000
+    /// Records taken from the feed at a time (the budget is checked between slices).
+    public var sliceRecords = 2048
+    public private(set) var stats = TopRunStats()
 
     public init(source: String) { self.source = source }
 
@@ -104,35 +167,57 @@ public struct TopRunner {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
-    private func consume(_ feed: RecordFeed, _ analyzer: inout Analyzer) -> (finished: Bool, error: String?) {
-        let (records, finished, error) = feed.drain()
-        for r in records { analyzer.consume(r) }
+    /// Analyses queued records for at most the frame budget. `more`: records are still
+    /// queued (the loop should not sleep).
+    private mutating func consume(_ feed: RecordFeed, _ analyzer: inout Analyzer) -> (finished: Bool, error: String?, more: Bool) {
+        let start = Self.monotonicNs()
+        var result: (finished: Bool, error: String?, more: Bool)
+        repeat {
+            let t = feed.take(upTo: sliceRecords)
+            for r in t.records { analyzer.consume(r) }
+            stats.records += UInt64(t.records.count)
+            result = (t.finished, t.error, t.more)
+        } while result.more && Self.monotonicNs() - start < frameBudgetNs
         if let clock { analyzer.tick(at: clock()) }
-        return (finished, error)
+        stats.skipped = feed.skipped
+        return result
     }
 
-    private func snapshot(_ a: Analyzer, finished: Bool) -> TopSnapshot {
-        TopSnapshot(analyzer: a, source: source, nowNs: clock.map { max($0(), a.matcher.lastNs) }, finished: finished)
+    private mutating func snapshot(_ a: Analyzer, finished: Bool) -> TopSnapshot {
+        var s = TopSnapshot(analyzer: a, source: source, nowNs: clock.map { max($0(), a.matcher.lastNs) }, finished: finished)
+        s.viewSkipped = stats.skipped
+        return s
+    }
+
+    private mutating func countFrame(since start: UInt64) {
+        let ns = Self.monotonicNs() - start
+        stats.frames += 1
+        stats.frameNsTotal += ns
+        stats.frameNsMax = max(stats.frameNsMax, ns)
     }
 
     /// The interactive view. Returns the producer's error, if it stopped with one.
-    public func runInteractive(feed: RecordFeed, analyzer: inout Analyzer) -> String? {
+    public mutating func runInteractive(feed: RecordFeed, analyzer: inout Analyzer) -> String? {
         let terminal = CursesTerminal(monochrome: monochrome)
         defer {
             terminal.restore()
             feed.requestStop()
         }
         var state = ViewState()
-        let start = Self.monotonicNs()
+        let loopStart = Self.monotonicNs()
+        let start = startNs ?? loopStart
+        defer { stats.elapsedNs = Self.monotonicNs() - loopStart }
         var nextDraw: UInt64 = 0
         var current: TopSnapshot?
         var dirty = true
         var error: String?
+        var lastKeyLook = loopStart
         while TerminalSignals.received == 0 {
-            let (finished, e) = consume(feed, &analyzer)
+            let (finished, e, more) = consume(feed, &analyzer)
             error = e
             let now = Self.monotonicNs()
-            if let durationNs, now - start >= durationNs { break }
+            if let durationNs, now >= start, now - start >= durationNs { break }
+            let frameStart = now
             if now >= nextDraw || current == nil {
                 if !state.paused || current == nil { current = snapshot(analyzer, finished: finished) }
                 nextDraw = now + delayNs
@@ -142,8 +227,14 @@ public struct TopRunner {
                 let (w, h) = terminal.size
                 terminal.draw(TopView.render(current, state, width: w, height: h))
                 dirty = false
+                countFrame(since: frameStart)
             }
-            guard let key = terminal.readKey(timeoutMs: 50) else { continue }
+            // A key pressed since the last look waits at most this long.
+            stats.maxKeyGapNs = max(stats.maxKeyGapNs, Self.monotonicNs() - lastKeyLook)
+            // Behind: only a glance at the keyboard; idle: wait for a key a while.
+            let key = terminal.readKey(timeoutMs: more ? 0 : 50)
+            lastKeyLook = Self.monotonicNs()
+            guard let key else { continue }
             switch state.handle(key) {
             case .quit: return error
             case .reset:
@@ -161,22 +252,28 @@ public struct TopRunner {
 
     /// Without a terminal: the overview as text once per interval (a pipe, a log, CI),
     /// and once more at the end.
-    public func runText(feed: RecordFeed, analyzer: inout Analyzer, width: Int = 100, write: (String) -> Void) -> String? {
+    public mutating func runText(feed: RecordFeed, analyzer: inout Analyzer, width: Int = 100, write: (String) -> Void) -> String? {
         defer { feed.requestStop() }
-        let start = Self.monotonicNs()
-        var nextPrint = start + delayNs
+        let loopStart = Self.monotonicNs()
+        let start = startNs ?? loopStart
+        defer { stats.elapsedNs = Self.monotonicNs() - loopStart }
+        var nextPrint = loopStart + delayNs
         var error: String?
+        var lastLook = loopStart
         while TerminalSignals.received == 0 {
-            let (finished, e) = consume(feed, &analyzer)
+            let (finished, e, more) = consume(feed, &analyzer)
             error = e
             let now = Self.monotonicNs()
-            let timeUp = durationNs.map { now - start >= $0 } ?? false
+            let timeUp = durationNs.map { now >= start && now - start >= $0 } ?? false
             if now >= nextPrint || finished || timeUp {
                 write(Self.overviewText(snapshot(analyzer, finished: finished), width: width))
+                countFrame(since: now)
                 nextPrint = now + delayNs
             }
             if finished || timeUp { break }
-            usleep(20_000)
+            stats.maxKeyGapNs = max(stats.maxKeyGapNs, Self.monotonicNs() - lastLook)
+            if !more { usleep(20_000) }
+            lastLook = Self.monotonicNs()
         }
         return error
     }

@@ -15,17 +15,31 @@ enum LiveProducer {
     /// How the feed's error begins when the device went away (exit status 3).
     static let deviceGone = "the device went away"
 
-    static func start(layout: String, into feed: RecordFeed) throws {
-        let attach = try AttachOptions.parse(["--layout", layout, "--wait", "--wait-timeout", "10s"])
-        let tap = UncheckedBox(LayoutTap(options: attach.tapOptions(pollMode: .adaptive)))
-        let thread = Thread { run(tap.value, feed: feed) }
+    /// The tap is made on the producer thread: the view is up while QMP connects and waits.
+    static func start(_ device: DeviceAttachOptions, into feed: RecordFeed) -> LiveProducerState {
+        let options = UncheckedBox(device)
+        let state = LiveProducerState()
+        let thread = Thread {
+            let tap: LayoutTap
+            do {
+                tap = try options.value.makeTap(pollMode: .adaptive, snaplen: 64)
+            } catch {
+                let failure = error as? VQTapFailure ?? VQTapFailure("\(error)")
+                state.attachFailure = failure
+                feed.finish(error: failure.message)
+                return
+            }
+            state.tap = tap
+            run(tap, feed: feed)
+        }
         thread.stackSize = 8 << 20
         thread.start()
+        return state
     }
 
     static func run(_ tap: LayoutTap, feed: RecordFeed) {
         let shouldStop = { feed.stopRequested || TerminalSignals.received != 0 }
-        // Live records never wait: the view drains the feed every 50 ms.
+        // Live records never wait: when the view falls behind, the feed drops and counts them.
         let deliver: RecordDelivery = { feed.push($0, wait: false) }
         do {
             guard try tap.attach(shouldStop: shouldStop, deliver: deliver) else { feed.finish(); return }
@@ -35,6 +49,16 @@ enum LiveProducer {
             feed.finish(error: "\(error)")
         }
     }
+}
+
+/// What the producer thread leaves for the view: set before the feed finishes, read after
+/// (the feed's lock orders the two).
+final class LiveProducerState: @unchecked Sendable {
+    /// The attach failed before any record (a QMP socket that does not answer): the failure
+    /// with its own exit status.
+    var attachFailure: VQTapFailure?
+    /// The tap, for its counters at the end.
+    var tap: LayoutTap?
 }
 
 /// `vqtap simulate` as a child of `demo`, in a directory of its own. `stop()` ends it with
