@@ -181,9 +181,12 @@ struct TopSession {
         if isatty(STDOUT_FILENO) == 1 && isatty(STDIN_FILENO) == 1 && !view.batch {
             error = runner.runInteractive(feed: feed, analyzer: &analyzer)
         } else {
+            // A reader that goes away (`| head`) ends the run as SIGTERM does, so that a
+            // demo still stops its simulator and removes its files.
+            signal(SIGPIPE, SIG_IGN)
             error = runner.runText(feed: feed, analyzer: &analyzer) { text in
                 print(text)
-                fflush(nil)
+                if fflush(nil) != 0 && errno == EPIPE { raise(SIGTERM) }
             }
         }
         feed.requestStop()
