@@ -362,3 +362,98 @@ import Testing
     }
 
 }
+
+/// `top --qmp`: attached to a simulator presented over QMP (SimulatedQEMU) as `capture --qmp`
+/// attaches to QEMU, in text mode.
+@Suite(.serialized) struct TopQMPTests {
+    /// Runs a simulator for `seconds` and a SimulatedQEMU on it, then `body` with the socket.
+    static func withSimulatedQEMU(rate: Int = 1000, seconds: Int = 8, resetAfter: Int? = nil, resetPolls: Int = 60,
+                                  _ body: (String) throws -> Void) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-topqmp-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let layout = dir.appendingPathComponent("layout").path
+        let simulator = Process()
+        simulator.executableURL = VQTapBinary.url
+        simulator.arguments = ["simulate", "--layout", layout, "--rate", String(rate), "--duration", "\(seconds)s", "-q"]
+        simulator.standardError = FileHandle.nullDevice
+        try simulator.run()
+        defer {
+            if simulator.isRunning { simulator.terminate() }
+            simulator.waitUntilExit()
+        }
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: layout) { usleep(50_000) }
+        let qemu = try SimulatedQEMU(layout: layout)
+        qemu.resetAfter = resetAfter
+        qemu.resetPolls = resetPolls
+        defer { qemu.stop() }
+        try body(qemu.path)
+    }
+
+    /// The total IOPS of the overview's "Last 10.0s  IOPS N" line of the last screen.
+    static func lastIOPS(_ stdout: String) -> Double? {
+        let last = stdout.components(separatedBy: "vqtap top  ").last ?? ""
+        guard let line = last.split(separator: "\n").first(where: { $0.hasPrefix("Last ") }) else { return nil }
+        let words = line.split(separator: " ")
+        guard let i = words.firstIndex(of: "IOPS"), i + 1 < words.count else { return nil }
+        return Double(words[i + 1])
+    }
+
+    @Test func topAttachesThroughQMPAndShowsTheSimulatorsRate() throws {
+        try Self.withSimulatedQEMU { socket in
+            let run = try VQTapBinary.run(["top", "--qmp", socket, "--delay", "500ms", "--duration", "4s", "--bench"])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stdout.contains("vqtap top  scsi0  live qmp.sock"), "\(run.stdout)")
+            let last = run.stdout.components(separatedBy: "vqtap top  ").last ?? ""
+            #expect(last.contains("Device scsi0 (attached)  queues 4 x 256  cdb 32  sense 96  features 0x130000006"), "\(last)")
+            #expect(DemoTmuxTests.nonZeroIOPS(last), "\(last)")
+            // The simulator runs 1000 commands/s; the window holds the seconds since attach.
+            let iops = Self.lastIOPS(run.stdout) ?? 0
+            #expect(iops >= 500 && iops <= 1500, "\(last)")
+            // --bench: what the view analysed, and the tap's counters.
+            #expect(run.stderr.contains("top: records "), "\(run.stderr)")
+            #expect(run.stderr.contains("skipped 0 "), "\(run.stderr)")
+            #expect(run.stderr.contains("q2 request0: captured "), "\(run.stderr)")
+        }
+    }
+
+    @Test func topFollowsADriverResetSeenThroughQMP() throws {
+        // The tap polls the status every 5 ms: about 1 s after attaching it drops to 0 for
+        // ~0.3 s, then DRIVER_OK again.
+        try Self.withSimulatedQEMU(resetAfter: 200, resetPolls: 60) { socket in
+            let run = try VQTapBinary.run(["top", "--qmp", socket, "--delay", "500ms", "--duration", "5s"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let screens = run.stdout.components(separatedBy: "vqtap top  ")
+            #expect(screens.contains { $0.contains("Device scsi0 (attached)") }, "\(run.stdout)")
+            let last = screens.last ?? ""
+            #expect(last.contains("Device scsi0 (re-attached)"), "\(last)")
+            #expect(DemoTmuxTests.nonZeroIOPS(last), "\(last)")
+        }
+    }
+
+    @Test func aMissingSocketFailsAsCaptureDoes() throws {
+        let socket = "/nonexistent/vqtap-qmp.sock"
+        let top = try VQTapBinary.run(["top", "--qmp", socket, "--wait-timeout", "0s"])
+        let capture = try VQTapBinary.run(["capture", "--qmp", socket])
+        #expect(top.status == 1 && capture.status == 1)
+        #expect(top.stderr.contains("vqtap: top: --qmp \(socket): QMP socket \(socket): no such file or directory"), "\(top.stderr)")
+        #expect(capture.stderr.contains("--qmp \(socket): QMP socket \(socket): no such file or directory"), "\(capture.stderr)")
+    }
+
+    @Test func deviceOptionsAreCheckedAsCaptureChecksThem() throws {
+        let cases: [([String], String)] = [
+            (["top", "--synthetic", "--device", "scsi0"], "--device needs --qmp"),
+            (["top", "--synthetic", "--memory", "/dev/shm/x"], "--memory needs --qmp"),
+            (["top", "--qmp", "a", "--layout", "b"], "--layout and --qmp exclude each other"),
+            (["top", "--qmp", "a", "--synthetic"], "give one source"),
+            (["top", "--synthetic", "--wait"], "--wait and --wait-timeout need --layout or --qmp"),
+            (["top", "--qmp", "a", "--wait-timeout", "soon"], "--wait-timeout: 'soon' is not a duration"),
+            (["top", "--qmp", "a", "--cdb-size", "300"], "--cdb-size: must be 0 to 256"),
+        ]
+        for (args, message) in cases {
+            let run = try VQTapBinary.run(args)
+            #expect(run.status == 1, "\(args)")
+            #expect(run.stderr.contains(message), "\(args): \(run.stderr)")
+        }
+    }
+}
