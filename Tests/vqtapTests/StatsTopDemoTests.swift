@@ -457,3 +457,107 @@ import Testing
         }
     }
 }
+
+/// `demo`'s lifetime: --duration for the whole command, and its temporary directory.
+@Suite(.serialized) struct DemoLifetimeTests {
+    static var temporaryDirectory: String {
+        var dir = NSTemporaryDirectory()
+        while dir.count > 1 && dir.hasSuffix("/") { dir.removeLast() }
+        return dir
+    }
+
+    /// The demo directories of process `pid`.
+    static func directories(of pid: pid_t) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: temporaryDirectory)) ?? []).filter { $0.hasPrefix("vqtap-demo-\(pid)-") }
+    }
+
+    /// A pid no process has: one of a child that exited and was reaped.
+    static func deadPid() throws -> pid_t {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/true")
+        try p.run()
+        p.waitUntilExit()
+        return p.processIdentifier
+    }
+
+    static func waitUntil(_ condition: () -> Bool) -> Bool {
+        for _ in 0..<100 {
+            if condition() { return true }
+            usleep(100_000)
+        }
+        return condition()
+    }
+
+    @Test func durationCountsFromTheCommandsStart() throws {
+        let start = Date()
+        let run = try VQTapBinary.run(["demo", "--delay", "500ms", "--duration", "2s"])
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(run.status == 0, "\(run.stderr)")
+        // The simulator's start and the attach count: the command ends after ~2 s, plus the
+        // simulator's shutdown.
+        #expect(elapsed >= 2.0 && elapsed < 3.5, "\(elapsed) s")
+    }
+
+    @Test func sigintEndsTheDemoAndRemovesItsDirectory() throws {
+        let demo = Process()
+        demo.executableURL = VQTapBinary.url
+        demo.arguments = ["demo", "--delay", "500ms", "--duration", "30s"]
+        demo.standardOutput = FileHandle.nullDevice
+        try demo.run()
+        let pid = demo.processIdentifier
+        #expect(Self.waitUntil { !Self.directories(of: pid).isEmpty })
+        let directory = Self.temporaryDirectory + "/" + (Self.directories(of: pid).first ?? "")
+        let simulator = pid_t((try? String(contentsOfFile: directory + "/simulator.pid", encoding: .utf8)) ?? "") ?? 0
+        #expect(simulator > 0)
+        usleep(500_000)
+        let signalled = Date()
+        kill(pid, SIGINT)
+        demo.waitUntilExit()
+        #expect(Date().timeIntervalSince(signalled) < 5, "SIGINT ended the demo")
+        #expect(demo.terminationStatus == 0)
+        #expect(Self.directories(of: pid).isEmpty)
+        #expect(kill(simulator, 0) != 0)
+        #expect(!FileManager.default.fileExists(atPath: "/dev/shm/vqtap-sim-\(simulator)"))
+    }
+
+    @Test func aKilledDemosDirectoryIsRemovedByTheNextDemo() throws {
+        let demo = Process()
+        demo.executableURL = VQTapBinary.url
+        demo.arguments = ["demo", "--delay", "500ms", "--duration", "30s"]
+        demo.standardOutput = FileHandle.nullDevice
+        try demo.run()
+        let pid = demo.processIdentifier
+        #expect(Self.waitUntil { !Self.directories(of: pid).isEmpty })
+        let directory = Self.temporaryDirectory + "/" + (Self.directories(of: pid).first ?? "")
+        let simulator = pid_t((try? String(contentsOfFile: directory + "/simulator.pid", encoding: .utf8)) ?? "") ?? 0
+        kill(pid, SIGKILL)
+        demo.waitUntilExit()
+        // The simulator got SIGTERM from the kernel and removed its memory file; the
+        // directory stays until the next demo.
+        #expect(Self.waitUntil { kill(simulator, 0) != 0 })
+        #expect(!FileManager.default.fileExists(atPath: "/dev/shm/vqtap-sim-\(simulator)"))
+        #expect(Self.directories(of: pid).count == 1)
+
+        // A directory whose owner is alive (this test) stays; one of a dead owner whose
+        // simulator also died goes, with the memory file that simulator left.
+        let live = Self.temporaryDirectory + "/vqtap-demo-\(getpid())-livetest"
+        let dead = try Self.deadPid()
+        let deadSimulator = try Self.deadPid()
+        let stale = Self.temporaryDirectory + "/vqtap-demo-\(dead)-staletest"
+        let leftMemory = "/dev/shm/vqtap-sim-\(deadSimulator)"
+        for d in [live, stale] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        try String(deadSimulator).write(toFile: stale + "/simulator.pid", atomically: true, encoding: .utf8)
+        #expect(FileManager.default.createFile(atPath: leftMemory, contents: Data([1, 2, 3])))
+        defer {
+            try? FileManager.default.removeItem(atPath: live)
+            try? FileManager.default.removeItem(atPath: stale)
+            unlink(leftMemory)
+        }
+        let run = try VQTapBinary.run(["demo", "--delay", "500ms", "--duration", "1s"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(Self.directories(of: pid).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(!FileManager.default.fileExists(atPath: leftMemory))
+        #expect(FileManager.default.fileExists(atPath: live))
+    }
+}
