@@ -12,9 +12,12 @@ import VQRecord
 /// Records handed from a producer thread to the loop, with back-pressure for replays.
 public final class RecordFeed: @unchecked Sendable {
     private let lock = NSCondition()
-    /// Records from `head` on are queued; the consumed prefix is dropped in large steps.
-    private var buffer: [CaptureRecord] = []
+    /// The producers' batches as they came (no record is copied on the way); those before
+    /// `head` and the first `offset` records of `batches[head]` are consumed.
+    private var batches: [[CaptureRecord]] = []
     private var head = 0
+    private var offset = 0
+    private var queued = 0
     private var finished = false
     private var failure: String?
     private var stop = false
@@ -24,8 +27,6 @@ public final class RecordFeed: @unchecked Sendable {
     public let capacity: Int
 
     public init(capacity: Int = 1 << 17) { self.capacity = max(1, capacity) }
-
-    private var queued: Int { buffer.count - head }
 
     /// Adds records. With `wait` (a replay) it waits while the feed is full or paused;
     /// without (a live tap, which cannot slow the device down) a full feed skips the batch
@@ -40,7 +41,10 @@ public final class RecordFeed: @unchecked Sendable {
             skippedRecords += UInt64(records.count)
             return true
         }
-        buffer.append(contentsOf: records)
+        if !records.isEmpty {
+            batches.append(records)
+            queued += records.count
+        }
         return true
     }
 
@@ -53,24 +57,41 @@ public final class RecordFeed: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Up to `limit` of the oldest queued records. `finished` once the producer is done
-    /// and nothing is left; `more` when records remain queued.
-    public func take(upTo limit: Int) -> (records: [CaptureRecord], finished: Bool, error: String?, more: Bool) {
+    /// Up to `limit` of the oldest queued records, as slices of the producers' batches.
+    /// `finished` once the producer is done and nothing is left; `more` when records remain.
+    public func takeSlices(upTo limit: Int) -> (slices: [ArraySlice<CaptureRecord>], finished: Bool, error: String?, more: Bool) {
         lock.lock()
         defer { lock.unlock() }
-        let end = head + min(max(0, limit), queued)
-        let out = Array(buffer[head..<end])
-        head = end
-        if head == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+        var slices: [ArraySlice<CaptureRecord>] = []
+        var wanted = max(0, limit)
+        while wanted > 0 && head < batches.count {
+            let batch = batches[head]
+            let n = min(wanted, batch.count - offset)
+            slices.append(batch[offset..<offset + n])
+            wanted -= n
+            queued -= n
+            offset += n
+            if offset == batch.count {
+                batches[head] = []
+                head += 1
+                offset = 0
+            }
+        }
+        if head == batches.count {
+            batches.removeAll(keepingCapacity: true)
             head = 0
-        } else if head >= 1 << 16 && head * 2 >= buffer.count {
-            buffer.removeFirst(head)
+        } else if head >= 1024 && head * 2 >= batches.count {
+            batches.removeFirst(head)
             head = 0
         }
         lock.broadcast()
-        let more = queued > 0
-        return (out, finished && !more, failure, more)
+        return (slices, finished && queued == 0, failure, queued > 0)
+    }
+
+    /// Up to `limit` of the oldest queued records (see `takeSlices`).
+    public func take(upTo limit: Int) -> (records: [CaptureRecord], finished: Bool, error: String?, more: Bool) {
+        let t = takeSlices(upTo: limit)
+        return (t.slices.flatMap { $0 }, t.finished, t.error, t.more)
     }
 
     /// Every queued record.
@@ -148,7 +169,7 @@ public struct TopRunner {
     public var clock: (@Sendable () -> UInt64)?
     public var monochrome = false
     /// Analysis time per turn of the loop before it looks at the keys again.
-    public var frameBudgetNs: UInt64 = 40_000_000
+    public var frameBudgetNs: UInt64 = 30_000_000
     /// Records taken from the feed at a time (the budget is checked between slices).
     public var sliceRecords = 2048
     public private(set) var stats = TopRunStats()
@@ -173,9 +194,11 @@ public struct TopRunner {
         let start = Self.monotonicNs()
         var result: (finished: Bool, error: String?, more: Bool)
         repeat {
-            let t = feed.take(upTo: sliceRecords)
-            for r in t.records { analyzer.consume(r) }
-            stats.records += UInt64(t.records.count)
+            let t = feed.takeSlices(upTo: sliceRecords)
+            for slice in t.slices {
+                for r in slice { analyzer.consume(r) }
+                stats.records += UInt64(slice.count)
+            }
             result = (t.finished, t.error, t.more)
         } while result.more && Self.monotonicNs() - start < frameBudgetNs
         if let clock { analyzer.tick(at: clock()) }
@@ -183,14 +206,25 @@ public struct TopRunner {
         return result
     }
 
-    private mutating func snapshot(_ a: Analyzer, finished: Bool) -> TopSnapshot {
+    private func snapshot(_ a: Analyzer, finished: Bool) -> TopSnapshot {
+        Self.snapshot(a, source: source, clock: clock, finished: finished, skipped: stats.skipped)
+    }
+
+    private static func snapshot(_ a: Analyzer, source: String, clock: (@Sendable () -> UInt64)?, finished: Bool, skipped: UInt64) -> TopSnapshot {
         var s = TopSnapshot(analyzer: a, source: source, nowNs: clock.map { max($0(), a.matcher.lastNs) }, finished: finished)
-        s.viewSkipped = stats.skipped
+        s.viewSkipped = skipped
         return s
     }
 
-    private mutating func countFrame(since start: UInt64) {
-        let ns = Self.monotonicNs() - start
+    /// Starts a snapshot of the analysis as it is now on the worker's thread (a copy of the
+    /// analyzer: its storage is shared until the loop next changes it).
+    private func startSnapshot(_ worker: SnapshotWorker, _ a: Analyzer, finished: Bool) {
+        let copy = AnalyzerCopy(a)
+        let source = self.source, clock = self.clock, skipped = stats.skipped
+        worker.start { Self.snapshot(copy.analyzer, source: source, clock: clock, finished: finished, skipped: skipped) }
+    }
+
+    private mutating func countFrame(_ ns: UInt64) {
         stats.frames += 1
         stats.frameNsTotal += ns
         stats.frameNsMax = max(stats.frameNsMax, ns)
@@ -207,6 +241,7 @@ public struct TopRunner {
         let loopStart = Self.monotonicNs()
         let start = startNs ?? loopStart
         defer { stats.elapsedNs = Self.monotonicNs() - loopStart }
+        let worker = SnapshotWorker()
         var nextDraw: UInt64 = 0
         var current: TopSnapshot?
         var dirty = true
@@ -217,17 +252,25 @@ public struct TopRunner {
             error = e
             let now = Self.monotonicNs()
             if let durationNs, now >= start, now - start >= durationNs { break }
-            let frameStart = now
-            if now >= nextDraw || current == nil {
-                if !state.paused || current == nil { current = snapshot(analyzer, finished: finished) }
+            if current == nil {
+                // The first screen at once (the analysis is still small).
+                let t0 = Self.monotonicNs()
+                current = snapshot(analyzer, finished: finished)
+                countFrame(Self.monotonicNs() - t0)
                 nextDraw = now + delayNs
-                dirty = true
+            } else if now >= nextDraw && !state.paused && !worker.isBusy {
+                // Built meanwhile on the worker: the loop goes on analysing and reading keys.
+                startSnapshot(worker, analyzer, finished: finished)
+                nextDraw = now + delayNs
+            }
+            if let (fresh, ns) = worker.take() {
+                if !state.paused { current = fresh; dirty = true }
+                countFrame(ns)
             }
             if dirty, let current {
                 let (w, h) = terminal.size
                 terminal.draw(TopView.render(current, state, width: w, height: h))
                 dirty = false
-                countFrame(since: frameStart)
             }
             // A key pressed since the last look waits at most this long.
             stats.maxKeyGapNs = max(stats.maxKeyGapNs, Self.monotonicNs() - lastKeyLook)
@@ -239,6 +282,7 @@ public struct TopRunner {
             case .quit: return error
             case .reset:
                 analyzer.reset()
+                _ = worker.wait()
                 current = snapshot(analyzer, finished: finished)
                 dirty = true
             case .redraw:
@@ -251,12 +295,13 @@ public struct TopRunner {
     }
 
     /// Without a terminal: the overview as text once per interval (a pipe, a log, CI),
-    /// and once more at the end.
+    /// and once more at the end. Snapshots are built on a worker as in the terminal view.
     public mutating func runText(feed: RecordFeed, analyzer: inout Analyzer, width: Int = 100, write: (String) -> Void) -> String? {
         defer { feed.requestStop() }
         let loopStart = Self.monotonicNs()
         let start = startNs ?? loopStart
         defer { stats.elapsedNs = Self.monotonicNs() - loopStart }
+        let worker = SnapshotWorker()
         var nextPrint = loopStart + delayNs
         var error: String?
         var lastLook = loopStart
@@ -265,14 +310,27 @@ public struct TopRunner {
             error = e
             let now = Self.monotonicNs()
             let timeUp = durationNs.map { now >= start && now - start >= $0 } ?? false
-            if now >= nextPrint || finished || timeUp {
+            if finished || timeUp {
+                // The last screen: the whole run, built here.
+                if let (fresh, ns) = worker.wait() {
+                    write(Self.overviewText(fresh, width: width))
+                    countFrame(ns)
+                }
+                let t0 = Self.monotonicNs()
                 write(Self.overviewText(snapshot(analyzer, finished: finished), width: width))
-                countFrame(since: now)
+                countFrame(Self.monotonicNs() - t0)
+                break
+            }
+            if now >= nextPrint && !worker.isBusy {
+                startSnapshot(worker, analyzer, finished: finished)
                 nextPrint = now + delayNs
             }
-            if finished || timeUp { break }
+            if let (fresh, ns) = worker.take() {
+                write(Self.overviewText(fresh, width: width))
+                countFrame(ns)
+            }
             stats.maxKeyGapNs = max(stats.maxKeyGapNs, Self.monotonicNs() - lastLook)
-            if !more { usleep(20_000) }
+            if !more { usleep(worker.isBusy ? 2_000 : 20_000) }
             lastLook = Self.monotonicNs()
         }
         return error
@@ -286,5 +344,64 @@ public struct TopRunner {
         lines.remove(at: 1)  // the tabs
         while lines.last?.isEmpty == true { lines.removeLast() }
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// An analyzer handed to the snapshot worker. A copy: the loop's next change copies what it
+/// changes, so the worker reads a consistent state while the loop goes on.
+private final class AnalyzerCopy: @unchecked Sendable {
+    let analyzer: Analyzer
+    init(_ analyzer: Analyzer) { self.analyzer = analyzer }
+}
+
+/// Builds one snapshot at a time on a thread of its own, so that a snapshot of a large
+/// analysis (tens of ms) never keeps the loop from the keyboard.
+final class SnapshotWorker: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var busy = false
+    private var result: (TopSnapshot, UInt64)?
+
+    var isBusy: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return busy
+    }
+
+    /// Starts `make` unless a snapshot is being built.
+    func start(_ make: @escaping @Sendable () -> TopSnapshot) {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !busy else { return }
+        busy = true
+        result = nil
+        let thread = Thread { [self] in
+            let t0 = TopRunner.monotonicNs()
+            let snapshot = make()
+            let ns = TopRunner.monotonicNs() - t0
+            condition.lock()
+            result = (snapshot, ns)
+            busy = false
+            condition.broadcast()
+            condition.unlock()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    /// The finished snapshot and what it took to build, once.
+    func take() -> (TopSnapshot, UInt64)? {
+        condition.lock()
+        defer { condition.unlock() }
+        let r = result
+        result = nil
+        return r
+    }
+
+    /// Waits for the snapshot being built, if any, and takes it.
+    func wait() -> (TopSnapshot, UInt64)? {
+        condition.lock()
+        while busy { condition.wait() }
+        condition.unlock()
+        return take()
     }
 }

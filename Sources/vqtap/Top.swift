@@ -149,6 +149,9 @@ struct ViewOptions: ParsableArguments {
         o.statistics.windowNs = max(10_000_000, Units.duration(window) ?? 10_000_000_000)
         o.statistics.windowSlots = 10
         o.keepErrors = false
+        // The log screen shows the last 500: keeping more only grows memory.
+        o.logLimit = 1000
+        o.recentLimit = 500
         return o
     }
 }

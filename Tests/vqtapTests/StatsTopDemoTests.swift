@@ -288,6 +288,88 @@ import Testing
         }
     }
 
+    /// `top --layout` on a simulator whose workload is known (1000 reads/s of 4 KiB on LUNs
+    /// 0:0 and 0:1), as a person sees it: the figures on the screen match what the simulator
+    /// does, and every key answers within a bound (a debug build on a shared 2-core machine:
+    /// 1.5 s; benchmarks/top measures the release build's bound).
+    @Test func theViewShowsWhatTheSimulatorDoesAndKeysAnswer() throws {
+        guard Self.tmux != nil else { Issue.record("tmux is not installed (make test-deps installs it)"); return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-toptmux-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let layout = dir.appendingPathComponent("layout").path
+        let status = dir.appendingPathComponent("status")
+        let simulator = Process()
+        simulator.executableURL = VQTapBinary.url
+        simulator.arguments = ["simulate", "--layout", layout, "--rate", "1000", "--targets", "1", "--luns", "2",
+                               "--mix", "read=100,write=0,other=0", "--bs", "4k", "--duration", "60s", "-q"]
+        simulator.standardError = FileHandle.nullDevice
+        try simulator.run()
+        defer {
+            if simulator.isRunning { simulator.terminate() }
+            simulator.waitUntilExit()
+        }
+        let session = "vqtap-topview-\(getpid())"
+        let command = "env -u NO_COLOR \(VQTapBinary.url.path) top --layout \(layout) --delay 500ms --duration 60s; echo $? > \(status.path)"
+        var started: Int32 = -1
+        for _ in 0..<20 where started != 0 {
+            started = system("\(Self.tmux ?? "tmux") new-session -d -s \(session) -x 100 -y 30 '\(command)' </dev/null >/dev/null 2>&1")
+            if started != 0 { usleep(200_000) }
+        }
+        #expect(started == 0)
+        defer { _ = try? Self.tmux(["kill-session", "-t", session]) }
+        try Self.tmux(["set-option", "-t", session, "remain-on-exit", "on"])
+        _ = try Self.waitFor(session, "request1")
+        // Three seconds of traffic in the window.
+        usleep(3_000_000)
+        let overview = try Self.tmux(["capture-pane", "-p", "-t", session]).out
+        let rates = overview.split(separator: "\n").first { $0.hasPrefix("Last ") }.map(String.init) ?? ""
+        let words = rates.split(separator: " ").map(String.init)
+        let iops = words.firstIndex(of: "IOPS").flatMap { Double(words[$0 + 1]) } ?? 0
+        #expect(iops >= 700 && iops <= 1300, "\(rates)")
+        // 1000 reads of 4 KiB a second: about 3.9 MiB/s read, nothing written.
+        let read = words.firstIndex(of: "read").map { words[$0 + 1] } ?? ""
+        #expect(["2.", "3.", "4."].contains { read.hasPrefix($0) } && read.hasSuffix("M/s"), "\(rates)")
+        #expect(rates.contains("write 0B/s"), "\(rates)")
+        let commandsBefore = Self.totalCommands(overview)
+        #expect(commandsBefore >= 1000, "\(overview)")
+
+        // Each key, and how long until the screen shows its effect.
+        func press(_ key: String, until text: String) throws -> (pane: String, seconds: Double) {
+            let t0 = Date()
+            try Self.tmux(["send-keys", "-t", session, key])
+            let pane = try Self.waitFor(session, text)
+            return (pane, Date().timeIntervalSince(t0))
+        }
+        let luns = try press("2", until: "LUN        COUNT")
+        #expect(luns.seconds < 1.5, "\(luns.seconds) s")
+        let lunRows = luns.pane.split(separator: "\n").filter { $0.hasPrefix("0:") || $0.hasPrefix("1:") }.map { String($0.prefix(4)) }
+        #expect(lunRows.sorted() == ["0:0 ", "0:1 "], "\(luns.pane)")
+        let sorted = try press("s", until: "sort: count")
+        #expect(sorted.seconds < 1.5, "\(sorted.seconds) s")
+        let opcodes = try press("3", until: "Read(10)")
+        #expect(opcodes.seconds < 1.5, "\(opcodes.seconds) s")
+        #expect(!opcodes.pane.contains("Write(10)"), "\(opcodes.pane)")
+        let back = try press("1", until: "QUEUE        IOPS")
+        #expect(back.seconds < 1.5, "\(back.seconds) s")
+        // r: the totals start again.
+        let reset = try press("r", until: "Totals")
+        usleep(300_000)
+        let afterReset = Self.totalCommands(try Self.tmux(["capture-pane", "-p", "-t", session]).out)
+        #expect(reset.seconds < 1.5 && afterReset < commandsBefore, "\(afterReset) after reset, \(commandsBefore) before")
+        let t0 = Date()
+        try Self.tmux(["send-keys", "-t", session, "q"])
+        #expect(Self.waitForFile(status) == "0\n")
+        #expect(Date().timeIntervalSince(t0) < 3)
+    }
+
+    /// The "Totals   commands N" figure of an overview pane.
+    static func totalCommands(_ pane: String) -> Int {
+        guard let line = pane.split(separator: "\n").first(where: { $0.hasPrefix("Totals") }) else { return -1 }
+        let words = line.split(separator: " ").map(String.init)
+        return words.firstIndex(of: "commands").flatMap { Int(words[$0 + 1]) } ?? -1
+    }
+
     /// The simulator the demo in `session` started (the shell, then the demo, then it).
     static func simulatorPid(_ session: String) throws -> pid_t? {
         func children(_ pid: String) -> [String] {
