@@ -242,6 +242,7 @@ public struct TopRunner {
         let start = startNs ?? loopStart
         defer { stats.elapsedNs = Self.monotonicNs() - loopStart }
         let worker = SnapshotWorker()
+        defer { worker.close() }
         var nextDraw: UInt64 = 0
         var current: TopSnapshot?
         var dirty = true
@@ -302,6 +303,7 @@ public struct TopRunner {
         let start = startNs ?? loopStart
         defer { stats.elapsedNs = Self.monotonicNs() - loopStart }
         let worker = SnapshotWorker()
+        defer { worker.close() }
         var nextPrint = loopStart + delayNs
         var error: String?
         var lastLook = loopStart
@@ -355,11 +357,47 @@ private final class AnalyzerCopy: @unchecked Sendable {
 }
 
 /// Builds one snapshot at a time on a thread of its own, so that a snapshot of a large
-/// analysis (tens of ms) never keeps the loop from the keyboard.
+/// analysis (tens of ms) never keeps the loop from the keyboard. One thread for the whole
+/// run (a thread per snapshot would spread its allocations over new malloc arenas).
 final class SnapshotWorker: @unchecked Sendable {
     private let condition = NSCondition()
+    private var job: (@Sendable () -> TopSnapshot)?
     private var busy = false
+    private var closed = false
     private var result: (TopSnapshot, UInt64)?
+
+    init() {
+        let thread = Thread { [self] in serve() }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    private func serve() {
+        condition.lock()
+        while true {
+            while job == nil && !closed { condition.wait() }
+            guard let make = job else { break }
+            job = nil
+            condition.unlock()
+            let t0 = TopRunner.monotonicNs()
+            let snapshot = make()
+            let ns = TopRunner.monotonicNs() - t0
+            condition.lock()
+            result = (snapshot, ns)
+            busy = false
+            condition.broadcast()
+        }
+        condition.unlock()
+    }
+
+    /// The thread ends after the snapshot it is building, if any (the loops close their
+    /// worker when they return).
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
 
     var isBusy: Bool {
         condition.lock()
@@ -371,21 +409,11 @@ final class SnapshotWorker: @unchecked Sendable {
     func start(_ make: @escaping @Sendable () -> TopSnapshot) {
         condition.lock()
         defer { condition.unlock() }
-        guard !busy else { return }
+        guard !busy && !closed else { return }
         busy = true
         result = nil
-        let thread = Thread { [self] in
-            let t0 = TopRunner.monotonicNs()
-            let snapshot = make()
-            let ns = TopRunner.monotonicNs() - t0
-            condition.lock()
-            result = (snapshot, ns)
-            busy = false
-            condition.broadcast()
-            condition.unlock()
-        }
-        thread.stackSize = 8 << 20
-        thread.start()
+        job = make
+        condition.broadcast()
     }
 
     /// The finished snapshot and what it took to build, once.
