@@ -26,7 +26,7 @@ public final class RecordFeed: @unchecked Sendable {
     /// Records queued at most; a producer that does not wait loses what comes beyond.
     public let capacity: Int
 
-    public init(capacity: Int = 1 << 17) { self.capacity = max(1, capacity) }
+    public init(capacity: Int = 1 << 16) { self.capacity = max(1, capacity) }
 
     /// Adds records. With `wait` (a replay) it waits while the feed is full or paused;
     /// without (a live tap, which cannot slow the device down) a full feed skips the batch

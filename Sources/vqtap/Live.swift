@@ -51,14 +51,24 @@ enum LiveProducer {
     }
 }
 
-/// What the producer thread leaves for the view: set before the feed finishes, read after
-/// (the feed's lock orders the two).
+/// What the producer thread leaves for the view.
 final class LiveProducerState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var failure: VQTapFailure?
+    private var madeTap: LayoutTap?
+
     /// The attach failed before any record (a QMP socket that does not answer): the failure
     /// with its own exit status.
-    var attachFailure: VQTapFailure?
-    /// The tap, for its counters at the end.
-    var tap: LayoutTap?
+    var attachFailure: VQTapFailure? {
+        get { lock.withLock { failure } }
+        set { lock.withLock { failure = newValue } }
+    }
+
+    /// The tap, for its counters at the end (read them only once the producer finished).
+    var tap: LayoutTap? {
+        get { lock.withLock { madeTap } }
+        set { lock.withLock { madeTap = newValue } }
+    }
 }
 
 /// `vqtap simulate` as a child of `demo`, in a directory of its own named after the demo's

@@ -193,8 +193,8 @@ struct TopSession {
             }
         }
         feed.requestStop()
-        feed.waitUntilFinished(timeoutNs: 2_000_000_000)
-        if view.bench { Self.printBench(runner.stats, tap: live?.tap) }
+        let producerDone = feed.waitUntilFinished(timeoutNs: 2_000_000_000)
+        if view.bench { Self.printBench(runner.stats, tap: producerDone ? live?.tap : nil) }
         if let failure = live?.attachFailure { throw VQTapFailure("top: \(failure.message)", status: failure.status) }
         if let error {
             throw VQTapFailure("top: \(error)", status: error.hasPrefix(LiveProducer.deviceGone) ? .deviceGone : .partlyRead)
