@@ -13,9 +13,14 @@ nonisolated(unsafe) private var receivedSignal: Int32 = 0
 public enum TerminalSignals {
     /// Installs handlers that only record the signal; the run loops notice and return.
     public static func install() {
+        var set = sigset_t()
+        sigemptyset(&set)
         for s in [SIGINT, SIGTERM, SIGHUP] {
             signal(s) { receivedSignal = $0 }
+            sigaddset(&set, s)
         }
+        // A parent may hand them to us blocked (Foundation's Process does).
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     public static var received: Int32 { receivedSignal }

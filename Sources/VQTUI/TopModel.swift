@@ -34,6 +34,8 @@ public struct TopSnapshot: Sendable {
     public var transactionCount: UInt64
     /// The source ended (a replay reached the end of its file).
     public var finished: Bool
+    /// Records the view skipped because it was behind the source (not analysed).
+    public var viewSkipped: UInt64 = 0
 
     public var deviceNames: [UInt16: String] {
         Dictionary(devices.map { ($0.instance, $0.info.name) }, uniquingKeysWith: { a, _ in a })

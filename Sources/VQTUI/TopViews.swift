@@ -128,8 +128,11 @@ public enum TopView {
             r += 1
         }
         let h = s.health
-        let healthStyle: CellStyle = h.dropped > 0 || h.torn > 0 ? .warning : .normal
-        b.put(r, 0, "Capture  chains \(h.chains)  dropped \(percent(h.percent(h.dropped)))  torn \(percent(h.percent(h.torn)))  orphans \(h.orphans)  malformed \(h.malformed)", healthStyle)
+        let healthStyle: CellStyle = h.dropped > 0 || h.torn > 0 || s.viewSkipped > 0 ? .warning : .normal
+        var health = "Capture  chains \(h.chains)  dropped \(percent(h.percent(h.dropped)))  torn \(percent(h.percent(h.torn)))  orphans \(h.orphans)  malformed \(h.malformed)"
+        // The view could not keep up: what it shows is a sample.
+        if s.viewSkipped > 0 { health += "  view skipped \(s.viewSkipped) records" }
+        b.put(r, 0, health, healthStyle)
         r += 1
         let totalIOPS = s.deviceRows.reduce(0) { $0 + $1.window.iops }
         let read = s.deviceRows.reduce(0) { $0 + $1.window.readBytesPerSecond }

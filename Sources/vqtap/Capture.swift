@@ -12,8 +12,35 @@ import VirtioTap
 // (man/vqtap-capture.1). The record stream is the single path: what is printed here is
 // what `-w` writes.
 
-/// How to find and map the device: shared by `capture` and `inflight`.
+/// How to find and map the device, plus the snap length: shared by `capture` and `inflight`
+/// (`top` takes the device options alone, as one of its sources).
 struct AttachOptions: ParsableArguments {
+    @OptionGroup var device: DeviceAttachOptions
+
+    @Option(name: .customShort("s"), help: ArgumentHelp("Payload bytes kept per direction beyond the headers; 0 keeps everything.", valueName: "snaplen"))
+    var snaplen = 64
+
+    func validate() throws {
+        try device.validateSource()
+        try device.checkValues()
+        if snaplen < 0 { throw ValidationError("-s: the snap length must be 0 or more") }
+    }
+
+    var layout: String? { device.layout }
+
+    func tapOptions(pollMode: PollMode) -> LayoutTapOptions {
+        device.tapOptions(pollMode: pollMode, snaplen: snaplen)
+    }
+
+    func makeTap(pollMode: PollMode) throws -> LayoutTap {
+        try device.makeTap(pollMode: pollMode, snaplen: snaplen)
+    }
+}
+
+/// The device a tap attaches to: a layout file or a QEMU's QMP socket, how long to wait for
+/// it, and the config values the layout may not give. No `validate()`: `top` has other
+/// sources, so each command says whether a device is required (`validateSource`).
+struct DeviceAttachOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The device's layout file (vqtap-layout(5)).", valueName: "file"))
     var layout: String?
 
@@ -25,18 +52,16 @@ struct AttachOptions: ParsableArguments {
     @Option(name: .customLong("wait-timeout"), help: ArgumentHelp("How long --wait waits (e.g. 10s, 500ms); default forever.", valueName: "duration"))
     var waitTimeout: String?
 
-    @Option(name: .customShort("s"), help: ArgumentHelp("Payload bytes kept per direction beyond the headers; 0 keeps everything.", valueName: "snaplen"))
-    var snaplen = 64
-
     @Option(name: .customLong("cdb-size"), help: "The CDB size of requests, if the layout does not say (default 32).")
     var cdbSize: Int?
 
     @Option(name: .customLong("sense-size"), help: "The sense size of responses, if the layout does not say (default 96).")
     var senseSize: Int?
 
-    func validate() throws {
-        try validateSource()
-        if snaplen < 0 { throw ValidationError("-s: the snap length must be 0 or more") }
+    /// Whether a device was named at all.
+    var isGiven: Bool { layout != nil || qemu.qmp != nil }
+
+    func checkValues() throws {
         if let waitTimeout, DurationText.nanoseconds(waitTimeout) == nil {
             throw ValidationError("--wait-timeout: '\(waitTimeout)' is not a duration (e.g. 10s, 500ms)")
         }
@@ -44,7 +69,7 @@ struct AttachOptions: ParsableArguments {
         if let senseSize, senseSize < 0 || senseSize > 256 { throw ValidationError("--sense-size: must be 0 to 256") }
     }
 
-    func tapOptions(pollMode: PollMode) -> LayoutTapOptions {
+    func tapOptions(pollMode: PollMode, snaplen: Int) -> LayoutTapOptions {
         let cdbOverride = cdbSize, senseOverride = senseSize
         return LayoutTapOptions(
             layoutPath: layout ?? qemu.qmp ?? "", wait: wait, waitTimeoutNs: waitTimeout.flatMap(DurationText.nanoseconds),

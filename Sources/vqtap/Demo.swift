@@ -41,10 +41,12 @@ struct Demo: ParsableCommand {
     }
 
     func run() throws {
+        // --duration is the whole command's: the simulator's start and the attach count.
+        let started = TopRunner.monotonicNs()
         if synthetic {
             var source = try SourceOptions.parse(["--synthetic"])
             source.iops = iops
-            try TopSession(source: source, view: view).run()
+            try TopSession(source: source, view: view, startNs: started).run()
             return
         }
         // Before the child starts: a signal from here on ends the view, then the child.
@@ -53,7 +55,7 @@ struct Demo: ParsableCommand {
         defer { child.stop() }
         let source = try SourceOptions.parse(["--layout", child.layoutPath])
         do {
-            try TopSession(source: source, view: view, title: "simulate \(Int(iops)) IOPS").run()
+            try TopSession(source: source, view: view, title: "simulate \(Int(iops)) IOPS", startNs: started).run()
         } catch let failure as VQTapFailure {
             let log = child.log
             throw log.isEmpty ? failure : VQTapFailure("\(failure.message) (simulator: \(log))", status: failure.status)

@@ -15,17 +15,31 @@ enum LiveProducer {
     /// How the feed's error begins when the device went away (exit status 3).
     static let deviceGone = "the device went away"
 
-    static func start(layout: String, into feed: RecordFeed) throws {
-        let attach = try AttachOptions.parse(["--layout", layout, "--wait", "--wait-timeout", "10s"])
-        let tap = UncheckedBox(LayoutTap(options: attach.tapOptions(pollMode: .adaptive)))
-        let thread = Thread { run(tap.value, feed: feed) }
+    /// The tap is made on the producer thread: the view is up while QMP connects and waits.
+    static func start(_ device: DeviceAttachOptions, into feed: RecordFeed) -> LiveProducerState {
+        let options = UncheckedBox(device)
+        let state = LiveProducerState()
+        let thread = Thread {
+            let tap: LayoutTap
+            do {
+                tap = try options.value.makeTap(pollMode: .adaptive, snaplen: 64)
+            } catch {
+                let failure = error as? VQTapFailure ?? VQTapFailure("\(error)")
+                state.attachFailure = failure
+                feed.finish(error: failure.message)
+                return
+            }
+            state.tap = tap
+            run(tap, feed: feed)
+        }
         thread.stackSize = 8 << 20
         thread.start()
+        return state
     }
 
     static func run(_ tap: LayoutTap, feed: RecordFeed) {
         let shouldStop = { feed.stopRequested || TerminalSignals.received != 0 }
-        // Live records never wait: the view drains the feed every 50 ms.
+        // Live records never wait: when the view falls behind, the feed drops and counts them.
         let deliver: RecordDelivery = { feed.push($0, wait: false) }
         do {
             guard try tap.attach(shouldStop: shouldStop, deliver: deliver) else { feed.finish(); return }
@@ -37,15 +51,40 @@ enum LiveProducer {
     }
 }
 
-/// `vqtap simulate` as a child of `demo`, in a directory of its own. `stop()` ends it with
-/// SIGTERM (on which it removes its memory file) and waits for it; SIGKILL after 3 s.
+/// What the producer thread leaves for the view.
+final class LiveProducerState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var failure: VQTapFailure?
+    private var madeTap: LayoutTap?
+
+    /// The attach failed before any record (a QMP socket that does not answer): the failure
+    /// with its own exit status.
+    var attachFailure: VQTapFailure? {
+        get { lock.withLock { failure } }
+        set { lock.withLock { failure = newValue } }
+    }
+
+    /// The tap, for its counters at the end (read them only once the producer finished).
+    var tap: LayoutTap? {
+        get { lock.withLock { madeTap } }
+        set { lock.withLock { madeTap = newValue } }
+    }
+}
+
+/// `vqtap simulate` as a child of `demo`, in a directory of its own named after the demo's
+/// pid (`vqtap-demo-PID-XXXXXX`). `stop()` ends it with SIGTERM (on which it removes its
+/// memory file) and waits for it; SIGKILL after 3 s. A demo killed outright leaves its
+/// directory: the next demo removes it (`removeStale`).
 final class SimulatorChild {
+    static let directoryPrefix = "vqtap-demo-"
+    static let pidFile = "simulator.pid"
     let directory: String
     let pid: pid_t
     var layoutPath: String { directory + "/layout" }
 
     init(arguments: [String]) throws {
-        var template = Array((NSTemporaryDirectory() + "/vqtap-demo-XXXXXX").utf8CString)
+        Self.removeStale()
+        var template = Array((Self.temporaryDirectory + "/" + Self.directoryPrefix + "\(getpid())-XXXXXX").utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ buffer in buffer.baseAddress.flatMap(mkdtemp) }) else {
             throw VQTapFailure("demo: cannot make a temporary directory: \(String(cString: strerror(errno)))")
         }
@@ -86,6 +125,42 @@ final class SimulatorChild {
             throw VQTapFailure("demo: cannot start the simulator: \(String(cString: strerror(e)))")
         }
         pid = child
+        try? String(child).write(toFile: directory + "/" + Self.pidFile, atomically: true, encoding: .utf8)
+    }
+
+    static var temporaryDirectory: String {
+        var dir = NSTemporaryDirectory()
+        while dir.count > 1 && dir.hasSuffix("/") { dir.removeLast() }
+        return dir
+    }
+
+    /// Whether no process runs with this pid: none has it, or a zombie not yet reaped
+    /// (a pid we may not signal is alive).
+    static func isDead(_ pid: pid_t) -> Bool {
+        guard pid > 0 else { return false }
+        if kill(pid, 0) != 0 { return errno == ESRCH }
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        // "PID (comm) S ...": the state follows the last parenthesis.
+        guard let close = stat.lastIndex(of: ")") else { return false }
+        return stat[close...].dropFirst().trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+    }
+
+    /// Removes what demos killed outright (SIGKILL, a crash) left behind: their directories,
+    /// and the memory file of a simulator that did not get to remove it. Only when the demo
+    /// that owned the directory and its simulator are both gone.
+    static func removeStale(in parent: String = temporaryDirectory) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
+        for name in names where name.hasPrefix(directoryPrefix) {
+            guard let owner = name.dropFirst(directoryPrefix.count).split(separator: "-").first.flatMap({ pid_t($0) }),
+                  owner != getpid(), isDead(owner) else { continue }
+            let directory = parent + "/" + name
+            let text = (try? String(contentsOfFile: directory + "/" + pidFile, encoding: .utf8)) ?? ""
+            if let simulator = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                guard isDead(simulator) else { continue }
+                unlink("/dev/shm/vqtap-sim-\(simulator)")
+            }
+            try? FileManager.default.removeItem(atPath: directory)
+        }
     }
 
     /// Whether it is still running (reaps it if not).

@@ -16,11 +16,16 @@ struct QMPAttachOptions: ParsableArguments {
     var memory: String?
 }
 
-extension AttachOptions {
-    /// Exactly one of --layout and --qmp; --device and --memory only with --qmp.
-    func validateSource() throws {
+extension DeviceAttachOptions {
+    /// Exactly one of --layout and --qmp (at most one when the command has other sources);
+    /// --device and --memory only with --qmp.
+    func validateSource(required: Bool = true) throws {
         switch (layout, qemu.qmp) {
-        case (nil, nil): throw ValidationError("give the device: --layout FILE or --qmp SOCKET")
+        case (nil, nil):
+            if required { throw ValidationError("give the device: --layout FILE or --qmp SOCKET") }
+            if qemu.device != nil { throw ValidationError("--device needs --qmp") }
+            if qemu.memory != nil { throw ValidationError("--memory needs --qmp") }
+            if wait || waitTimeout != nil { throw ValidationError("--wait and --wait-timeout need --layout or --qmp") }
         case (_?, _?): throw ValidationError("--layout and --qmp exclude each other")
         case (_?, nil):
             if qemu.device != nil { throw ValidationError("--device needs --qmp") }
@@ -30,8 +35,8 @@ extension AttachOptions {
     }
 
     /// The tap, attached through the layout file or through QMP.
-    func makeTap(pollMode: PollMode) throws -> LayoutTap {
-        var options = tapOptions(pollMode: pollMode)
+    func makeTap(pollMode: PollMode, snaplen: Int) throws -> LayoutTap {
+        var options = tapOptions(pollMode: pollMode, snaplen: snaplen)
         guard let socket = qemu.qmp else { return LayoutTap(options: options) }
         // The QMP thread polls the status every 5 ms (~10% of a QEMU core); the ring loop
         // only looks at what it found.

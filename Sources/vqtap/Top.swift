@@ -35,11 +35,11 @@ struct Top: ParsableCommand {
     }
 }
 
-/// Where records come from: a live device (its layout file), a capture file replayed, or
-/// the built-in synthetic workload.
+/// Where records come from: a live device (its layout file or a QEMU's QMP socket, with
+/// capture's options), a capture file replayed, or the built-in synthetic workload.
 struct SourceOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Watch a running device through its layout file (vqtap-layout(5)); waits up to 10s for it.", valueName: "file"))
-    var layout: String?
+    @OptionGroup(title: "Live device (as vqtap capture; by default waits up to 10s for it)")
+    var live: DeviceAttachOptions
 
     @Option(name: .customShort("r"), help: ArgumentHelp("Replay a capture file (pcapng).", valueName: "file"))
     var readFile: String?
@@ -66,37 +66,47 @@ struct SourceOptions: ParsableArguments {
     func check() throws {
         if readFile != nil && file != nil { throw ValidationError("give the capture file once: -r FILE or FILE") }
         if speed != "max", (Double(speed) ?? 0) <= 0 { throw ValidationError("--speed takes a positive factor or 'max', not '\(speed)'") }
-        let sources = [path != nil, layout != nil, synthetic].filter { $0 }.count
-        if sources == 0 { throw ValidationError("nothing to read: give --layout FILE, a capture file (-r FILE) or --synthetic") }
-        if sources > 1 { throw ValidationError("give one source: --layout, a capture file or --synthetic") }
+        try live.validateSource(required: false)
+        try live.checkValues()
+        let sources = [path != nil, live.layout != nil, live.qemu.qmp != nil, synthetic].filter { $0 }.count
+        if sources == 0 { throw ValidationError("nothing to read: give --layout FILE, --qmp SOCKET, a capture file (-r FILE) or --synthetic") }
+        if sources > 1 { throw ValidationError("give one source: --layout, --qmp, a capture file or --synthetic") }
         guard iops > 0 && iops <= 10_000_000 else { throw ValidationError("--iops must be above 0 and at most 10000000") }
     }
 
     /// Records arrive as they happen (the view's clock is the wall clock).
-    var isLive: Bool { synthetic || layout != nil }
+    var isLive: Bool { synthetic || live.isGiven }
 
     var description: String {
         if synthetic { return "synthetic \(Int(iops)) IOPS" }
-        if let layout { return "live " + URL(fileURLWithPath: layout).lastPathComponent }
+        if let name = live.layout ?? live.qemu.qmp { return "live " + URL(fileURLWithPath: name).lastPathComponent }
         return "replay " + (path.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "")
     }
 
-    /// Starts the producer thread; it stops when the feed asks it to.
-    func start(into feed: RecordFeed) throws {
+    /// Starts the producer thread; it stops when the feed asks it to. Live devices return
+    /// what their thread leaves behind.
+    @discardableResult
+    func start(into feed: RecordFeed) throws -> LiveProducerState? {
         if synthetic {
             let rate = iops
             Thread.detachNewThread { SyntheticProducer.run(iops: rate, feed: feed) }
-            return
+            return nil
         }
-        if let layout {
-            try LiveProducer.start(layout: layout, into: feed)
-            return
+        if live.isGiven {
+            var device = live
+            // A view is started to be watched: it waits a while for the device by default.
+            if !device.wait && device.waitTimeout == nil {
+                device.wait = true
+                device.waitTimeout = "10s"
+            }
+            return LiveProducer.start(device, into: feed)
         }
-        guard let path else { return }
+        guard let path else { return nil }
         // The reader moves to the producer thread and is used only there.
         let box = ProducerBox(try CaptureFileSource.open(path))
         let factor = speedFactor
         Thread.detachNewThread { ReplayProducer.run(&box.value, speed: factor, feed: feed) }
+        return nil
     }
 }
 
@@ -105,7 +115,7 @@ struct ViewOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Time between refreshes.", valueName: "duration"))
     var delay: String = "1s"
 
-    @Option(help: ArgumentHelp("Stop after this long.", valueName: "duration"))
+    @Option(help: ArgumentHelp("Stop after this long, counted from the command's start.", valueName: "duration"))
     var duration: String?
 
     @Option(help: ArgumentHelp("Requests outstanding longer than this are reported as stuck.", valueName: "duration"))
@@ -119,6 +129,9 @@ struct ViewOptions: ParsableArguments {
 
     @Flag(name: .customShort("b"), help: "Batch mode: print the overview as text even on a terminal.")
     var batch = false
+
+    @Flag(help: "On exit, print on stderr what the view did: records analysed and skipped, frames and their cost, the longest wait a key could have had, max RSS (and a live tap's counters).")
+    var bench = false
 
     func check() throws {
         for (name, value) in [("--delay", delay), ("--stuck", stuck), ("--window", window)] + (duration.map { [("--duration", $0)] } ?? []) {
@@ -136,6 +149,9 @@ struct ViewOptions: ParsableArguments {
         o.statistics.windowNs = max(10_000_000, Units.duration(window) ?? 10_000_000_000)
         o.statistics.windowSlots = 10
         o.keepErrors = false
+        // The log screen shows the last 500: keeping more only grows memory.
+        o.logLimit = 1000
+        o.recentLimit = 500
         return o
     }
 }
@@ -145,16 +161,19 @@ struct TopSession {
     var view: ViewOptions
     /// The title bar's source, when not the source's own description.
     var title: String?
+    /// Where --duration counts from (monotonic ns): the command's start.
+    var startNs = TopRunner.monotonicNs()
 
     func run() throws {
         // Before anything starts: a SIGINT or SIGTERM from here on ends the run cleanly.
         TerminalSignals.install()
         let feed = RecordFeed()
         var analyzer = Analyzer(options: view.analyzerOptions)
-        try source.start(into: feed)
+        let live = try source.start(into: feed)
         var runner = TopRunner(source: title ?? source.description)
         runner.delayNs = view.delayNs
         runner.durationNs = view.durationNs
+        runner.startNs = startNs
         runner.monochrome = view.noColor
         if source.isLive {
             // The tap's timestamps: the monotonic clock moved to the wall clock.
@@ -165,16 +184,36 @@ struct TopSession {
         if isatty(STDOUT_FILENO) == 1 && isatty(STDIN_FILENO) == 1 && !view.batch {
             error = runner.runInteractive(feed: feed, analyzer: &analyzer)
         } else {
+            // A reader that goes away (`| head`) ends the run as SIGTERM does, so that a
+            // demo still stops its simulator and removes its files.
+            signal(SIGPIPE, SIG_IGN)
             error = runner.runText(feed: feed, analyzer: &analyzer) { text in
                 print(text)
-                fflush(nil)
+                if fflush(nil) != 0 && errno == EPIPE { raise(SIGTERM) }
             }
         }
         feed.requestStop()
-        feed.waitUntilFinished(timeoutNs: 2_000_000_000)
+        let producerDone = feed.waitUntilFinished(timeoutNs: 2_000_000_000)
+        if view.bench { Self.printBench(runner.stats, tap: producerDone ? live?.tap : nil) }
+        if let failure = live?.attachFailure { throw VQTapFailure("top: \(failure.message)", status: failure.status) }
         if let error {
             throw VQTapFailure("top: \(error)", status: error.hasPrefix(LiveProducer.deviceGone) ? .deviceGone : .partlyRead)
         }
+    }
+
+    /// `--bench`: one line of `name value` pairs on stderr (benchmarks/top reads it), and
+    /// the tap's counters like capture's.
+    static func printBench(_ s: TopRunStats, tap: LayoutTap?) {
+        let seconds = max(1e-9, Double(s.elapsedNs) / 1e9)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        var line = "top: records \(s.records) records_per_s \(Int(Double(s.records) / seconds)) skipped \(s.skipped)"
+        line += " frames \(s.frames) frame_ms_mean \(String(format: "%.1f", Double(s.frameNsMean) / 1e6))"
+        line += " frame_ms_max \(String(format: "%.1f", Double(s.frameNsMax) / 1e6))"
+        line += " key_gap_ms_max \(String(format: "%.1f", Double(s.maxKeyGapNs) / 1e6))"
+        line += " seconds \(String(format: "%.2f", seconds)) maxrss_kib \(usage.ru_maxrss)"
+        StandardError.write(line)
+        if let tap, tap.poller != nil { Capture.printCounters(tap) }
     }
 }
 

@@ -113,3 +113,67 @@ final class UncheckedSendableBox<T>: @unchecked Sendable {
     var value: T
     init(_ value: T) { self.value = value }
 }
+
+/// The feed's bounds and the loop's slices: a live view keeps its memory and its keys
+/// whatever the source does.
+@Suite(.serialized) struct FeedBoundsTests {
+    static func records(iops: Double, seconds: Double) -> [CaptureRecord] {
+        var o = SyntheticWorkload.Options()
+        o.iops = iops
+        var w = SyntheticWorkload(options: o)
+        return w.records(until: o.startNs + UInt64(seconds * 1e9))
+    }
+
+    @Test func aLiveProducerLosesWhatAFullFeedCannotHoldAndTheLossIsCounted() {
+        let all = oneSecond()
+        let feed = RecordFeed(capacity: 10)
+        #expect(feed.push(Array(all[0..<8]), wait: false))
+        // Below capacity: the whole batch goes in, even past it.
+        #expect(feed.push(Array(all[8..<13]), wait: false))
+        // Full: skipped and counted.
+        #expect(feed.push(Array(all[13..<16]), wait: false))
+        #expect(feed.skipped == 3)
+        let first = feed.take(upTo: 4)
+        #expect(first.records.map(\.transactionID) == all[0..<4].map(\.transactionID))
+        #expect(first.more && !first.finished)
+        // Across batches, in order.
+        let second = feed.take(upTo: 6)
+        #expect(second.records.map(\.transactionID) == all[4..<10].map(\.transactionID))
+        feed.finish()
+        let rest = feed.take(upTo: 100)
+        #expect(rest.records.map(\.transactionID) == all[10..<13].map(\.transactionID))
+        #expect(rest.finished && !rest.more)
+        #expect(feed.take(upTo: 100).records.isEmpty)
+    }
+
+    @Test func aBacklogIsAnalysedInSlicesAndTheLoopStaysResponsive() {
+        // More records than a debug build analyses in the run: the loop must still look at
+        // the keyboard (here: signals) often, refresh, and end on time.
+        let backlog = Self.records(iops: 40_000, seconds: 2)
+        let feed = RecordFeed(capacity: 1 << 22)
+        feed.push(backlog, wait: false)
+        var runner = TopRunner(source: "backlog")
+        runner.delayNs = 200_000_000
+        runner.durationNs = 1_000_000_000
+        var analyzer = Analyzer()
+        var screens: [String] = []
+        let start = TopRunner.monotonicNs()
+        _ = runner.runText(feed: feed, analyzer: &analyzer) { screens.append($0) }
+        let elapsed = TopRunner.monotonicNs() - start
+        #expect(elapsed < 1_600_000_000, "\(elapsed) ns")
+        #expect(runner.stats.records > 0 && runner.stats.records < UInt64(backlog.count), "\(runner.stats.records) of \(backlog.count)")
+        #expect(runner.stats.maxKeyGapNs < 250_000_000, "\(runner.stats.maxKeyGapNs) ns")
+        #expect(runner.stats.frames >= 2 && screens.count == Int(runner.stats.frames))
+        #expect(screens.last?.hasPrefix("vqtap top  scsi0  backlog") == true)
+    }
+
+    @Test func theOverviewSaysWhenTheViewSkipped() {
+        var analyzer = Analyzer()
+        for r in oneSecond() { analyzer.consume(r) }
+        var snapshot = TopSnapshot(analyzer: analyzer, source: "live test")
+        #expect(!TopRunner.overviewText(snapshot).contains("view skipped"))
+        snapshot.viewSkipped = 1234
+        let text = TopRunner.overviewText(snapshot)
+        #expect(text.split(separator: "\n").contains { $0.hasPrefix("Capture  chains ") && $0.hasSuffix("view skipped 1234 records") }, "\(text)")
+    }
+}

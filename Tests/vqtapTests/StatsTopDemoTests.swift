@@ -288,6 +288,91 @@ import Testing
         }
     }
 
+    /// `top --layout` on a simulator whose workload is known (1000 reads/s of 4 KiB on LUNs
+    /// 0:0 and 0:1), as a person sees it: the figures on the screen match what the simulator
+    /// does, and every key answers within a bound (a debug build on a shared 2-core machine:
+    /// 1.5 s; benchmarks/top measures the release build's bound).
+    @Test func theViewShowsWhatTheSimulatorDoesAndKeysAnswer() throws {
+        guard Self.tmux != nil else { Issue.record("tmux is not installed (make test-deps installs it)"); return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-toptmux-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let layout = dir.appendingPathComponent("layout").path
+        let status = dir.appendingPathComponent("status")
+        let simulator = Process()
+        simulator.executableURL = VQTapBinary.url
+        simulator.arguments = ["simulate", "--layout", layout, "--rate", "1000", "--targets", "1", "--luns", "2",
+                               "--mix", "read=100,write=0,other=0", "--bs", "4k", "--duration", "20s", "-q"]
+        simulator.standardError = FileHandle.nullDevice
+        try simulator.run()
+        defer {
+            if simulator.isRunning { simulator.terminate() }
+            simulator.waitUntilExit()
+        }
+        let session = "vqtap-topview-\(getpid())"
+        let command = "env -u NO_COLOR \(VQTapBinary.url.path) top --layout \(layout) --delay 500ms --duration 60s; echo $? > \(status.path)"
+        var started: Int32 = -1
+        for _ in 0..<20 where started != 0 {
+            started = system("\(Self.tmux ?? "tmux") new-session -d -s \(session) -x 100 -y 30 '\(command)' </dev/null >/dev/null 2>&1")
+            if started != 0 { usleep(200_000) }
+        }
+        #expect(started == 0)
+        defer { _ = try? Self.tmux(["kill-session", "-t", session]) }
+        try Self.tmux(["set-option", "-t", session, "remain-on-exit", "on"])
+        _ = try Self.waitFor(session, "request1")
+        // Three seconds of traffic in the window.
+        usleep(3_000_000)
+        let overview = try Self.tmux(["capture-pane", "-p", "-t", session]).out
+        let rates = overview.split(separator: "\n").first { $0.hasPrefix("Last ") }.map(String.init) ?? ""
+        let words = rates.split(separator: " ").map(String.init)
+        let iops = words.firstIndex(of: "IOPS").flatMap { Double(words[$0 + 1]) } ?? 0
+        #expect(iops >= 700 && iops <= 1300, "\(rates)")
+        // 1000 reads of 4 KiB a second: about 3.9 MiB/s read, nothing written.
+        let read = words.firstIndex(of: "read").map { words[$0 + 1] } ?? ""
+        #expect(["2.", "3.", "4."].contains { read.hasPrefix($0) } && read.hasSuffix("M/s"), "\(rates)")
+        #expect(rates.contains("write 0B/s"), "\(rates)")
+        let commandsBefore = Self.totalCommands(overview)
+        #expect(commandsBefore >= 1000, "\(overview)")
+
+        // Each key, and how long until the screen shows its effect.
+        func press(_ key: String, until text: String) throws -> (pane: String, seconds: Double) {
+            let t0 = Date()
+            try Self.tmux(["send-keys", "-t", session, key])
+            let pane = try Self.waitFor(session, text)
+            return (pane, Date().timeIntervalSince(t0))
+        }
+        let luns = try press("2", until: "LUN        COUNT")
+        #expect(luns.seconds < 1.5, "\(luns.seconds) s")
+        // Both LUNs, each with about half the reads (a torn request's LUN is unknown: "?").
+        let lunCounts = luns.pane.split(separator: "\n").filter { $0.hasPrefix("0:0 ") || $0.hasPrefix("0:1 ") }
+            .compactMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } }
+        #expect(lunCounts.count == 2, "\(luns.pane)")
+        if let low = lunCounts.min(), let high = lunCounts.max() { #expect(low * 2 > high, "\(luns.pane)") }
+        let sorted = try press("s", until: "sort: count")
+        #expect(sorted.seconds < 1.5, "\(sorted.seconds) s")
+        let opcodes = try press("3", until: "Read(10)")
+        #expect(opcodes.seconds < 1.5, "\(opcodes.seconds) s")
+        #expect(!opcodes.pane.contains("Write(10)"), "\(opcodes.pane)")
+        let back = try press("1", until: "QUEUE        IOPS")
+        #expect(back.seconds < 1.5, "\(back.seconds) s")
+        // r: the totals start again.
+        let reset = try press("r", until: "Totals")
+        usleep(300_000)
+        let afterReset = Self.totalCommands(try Self.tmux(["capture-pane", "-p", "-t", session]).out)
+        #expect(reset.seconds < 1.5 && afterReset < commandsBefore, "\(afterReset) after reset, \(commandsBefore) before")
+        let t0 = Date()
+        try Self.tmux(["send-keys", "-t", session, "q"])
+        #expect(Self.waitForFile(status) == "0\n")
+        #expect(Date().timeIntervalSince(t0) < 3)
+    }
+
+    /// The "Totals   commands N" figure of an overview pane.
+    static func totalCommands(_ pane: String) -> Int {
+        guard let line = pane.split(separator: "\n").first(where: { $0.hasPrefix("Totals") }) else { return -1 }
+        let words = line.split(separator: " ").map(String.init)
+        return words.firstIndex(of: "commands").flatMap { Int(words[$0 + 1]) } ?? -1
+    }
+
     /// The simulator the demo in `session` started (the shell, then the demo, then it).
     static func simulatorPid(_ session: String) throws -> pid_t? {
         func children(_ pid: String) -> [String] {
@@ -361,4 +446,203 @@ import Testing
         }
     }
 
+}
+
+/// `top --qmp`: attached to a simulator presented over QMP (SimulatedQEMU) as `capture --qmp`
+/// attaches to QEMU, in text mode.
+@Suite(.serialized) struct TopQMPTests {
+    /// Runs a simulator for `seconds` and a SimulatedQEMU on it, then `body` with the socket.
+    static func withSimulatedQEMU(rate: Int = 1000, seconds: Int = 8, resetAfter: Int? = nil, resetPolls: Int = 60,
+                                  _ body: (String) throws -> Void) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-topqmp-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let layout = dir.appendingPathComponent("layout").path
+        let simulator = Process()
+        simulator.executableURL = VQTapBinary.url
+        simulator.arguments = ["simulate", "--layout", layout, "--rate", String(rate), "--duration", "\(seconds)s", "-q"]
+        simulator.standardError = FileHandle.nullDevice
+        try simulator.run()
+        defer {
+            if simulator.isRunning { simulator.terminate() }
+            simulator.waitUntilExit()
+        }
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: layout) { usleep(50_000) }
+        let qemu = try SimulatedQEMU(layout: layout)
+        qemu.resetAfter = resetAfter
+        qemu.resetPolls = resetPolls
+        defer { qemu.stop() }
+        try body(qemu.path)
+    }
+
+    /// The total IOPS of the overview's "Last 10.0s  IOPS N" line of the last screen.
+    static func lastIOPS(_ stdout: String) -> Double? {
+        let last = stdout.components(separatedBy: "vqtap top  ").last ?? ""
+        guard let line = last.split(separator: "\n").first(where: { $0.hasPrefix("Last ") }) else { return nil }
+        let words = line.split(separator: " ")
+        guard let i = words.firstIndex(of: "IOPS"), i + 1 < words.count else { return nil }
+        return Double(words[i + 1])
+    }
+
+    @Test func topAttachesThroughQMPAndShowsTheSimulatorsRate() throws {
+        try Self.withSimulatedQEMU { socket in
+            let run = try VQTapBinary.run(["top", "--qmp", socket, "--delay", "500ms", "--duration", "4s", "--bench"])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stdout.contains("vqtap top  scsi0  live qmp.sock"), "\(run.stdout)")
+            let last = run.stdout.components(separatedBy: "vqtap top  ").last ?? ""
+            #expect(last.contains("Device scsi0 (attached)  queues 4 x 256  cdb 32  sense 96  features 0x130000006"), "\(last)")
+            #expect(DemoTmuxTests.nonZeroIOPS(last), "\(last)")
+            // The simulator runs 1000 commands/s; the window holds the seconds since attach.
+            let iops = Self.lastIOPS(run.stdout) ?? 0
+            #expect(iops >= 500 && iops <= 1500, "\(last)")
+            // --bench: what the view analysed, and the tap's counters.
+            #expect(run.stderr.contains("top: records "), "\(run.stderr)")
+            #expect(run.stderr.contains("skipped 0 "), "\(run.stderr)")
+            #expect(run.stderr.contains("q2 request0: captured "), "\(run.stderr)")
+        }
+    }
+
+    @Test func topFollowsADriverResetSeenThroughQMP() throws {
+        // The tap polls the status every 5 ms: about 1 s after attaching it drops to 0 for
+        // ~0.3 s, then DRIVER_OK again.
+        try Self.withSimulatedQEMU(resetAfter: 200, resetPolls: 60) { socket in
+            let run = try VQTapBinary.run(["top", "--qmp", socket, "--delay", "500ms", "--duration", "5s"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let screens = run.stdout.components(separatedBy: "vqtap top  ")
+            #expect(screens.contains { $0.contains("Device scsi0 (attached)") }, "\(run.stdout)")
+            let last = screens.last ?? ""
+            #expect(last.contains("Device scsi0 (re-attached)"), "\(last)")
+            #expect(DemoTmuxTests.nonZeroIOPS(last), "\(last)")
+        }
+    }
+
+    @Test func aMissingSocketFailsAsCaptureDoes() throws {
+        let socket = "/nonexistent/vqtap-qmp.sock"
+        let top = try VQTapBinary.run(["top", "--qmp", socket, "--wait-timeout", "0s"])
+        let capture = try VQTapBinary.run(["capture", "--qmp", socket])
+        #expect(top.status == 1 && capture.status == 1)
+        #expect(top.stderr.contains("vqtap: top: --qmp \(socket): QMP socket \(socket): no such file or directory"), "\(top.stderr)")
+        #expect(capture.stderr.contains("--qmp \(socket): QMP socket \(socket): no such file or directory"), "\(capture.stderr)")
+    }
+
+    @Test func deviceOptionsAreCheckedAsCaptureChecksThem() throws {
+        let cases: [([String], String)] = [
+            (["top", "--synthetic", "--device", "scsi0"], "--device needs --qmp"),
+            (["top", "--synthetic", "--memory", "/dev/shm/x"], "--memory needs --qmp"),
+            (["top", "--qmp", "a", "--layout", "b"], "--layout and --qmp exclude each other"),
+            (["top", "--qmp", "a", "--synthetic"], "give one source"),
+            (["top", "--synthetic", "--wait"], "--wait and --wait-timeout need --layout or --qmp"),
+            (["top", "--qmp", "a", "--wait-timeout", "soon"], "--wait-timeout: 'soon' is not a duration"),
+            (["top", "--qmp", "a", "--cdb-size", "300"], "--cdb-size: must be 0 to 256"),
+        ]
+        for (args, message) in cases {
+            let run = try VQTapBinary.run(args)
+            #expect(run.status == 1, "\(args)")
+            #expect(run.stderr.contains(message), "\(args): \(run.stderr)")
+        }
+    }
+}
+
+/// `demo`'s lifetime: --duration for the whole command, and its temporary directory.
+@Suite(.serialized) struct DemoLifetimeTests {
+    static var temporaryDirectory: String {
+        var dir = NSTemporaryDirectory()
+        while dir.count > 1 && dir.hasSuffix("/") { dir.removeLast() }
+        return dir
+    }
+
+    /// The demo directories of process `pid`.
+    static func directories(of pid: pid_t) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: temporaryDirectory)) ?? []).filter { $0.hasPrefix("vqtap-demo-\(pid)-") }
+    }
+
+    /// A pid no process has: one of a child that exited and was reaped.
+    static func deadPid() throws -> pid_t {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/true")
+        try p.run()
+        p.waitUntilExit()
+        return p.processIdentifier
+    }
+
+    static func waitUntil(_ condition: () -> Bool) -> Bool {
+        for _ in 0..<100 {
+            if condition() { return true }
+            usleep(100_000)
+        }
+        return condition()
+    }
+
+    @Test func durationCountsFromTheCommandsStart() throws {
+        let start = Date()
+        let run = try VQTapBinary.run(["demo", "--delay", "500ms", "--duration", "2s"])
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(run.status == 0, "\(run.stderr)")
+        // The simulator's start and the attach count: the command ends after ~2 s, plus the
+        // simulator's shutdown.
+        #expect(elapsed >= 2.0 && elapsed < 3.5, "\(elapsed) s")
+    }
+
+    @Test func sigintEndsTheDemoAndRemovesItsDirectory() throws {
+        let demo = Process()
+        demo.executableURL = VQTapBinary.url
+        demo.arguments = ["demo", "--delay", "500ms", "--duration", "30s"]
+        demo.standardOutput = FileHandle.nullDevice
+        try demo.run()
+        let pid = demo.processIdentifier
+        #expect(Self.waitUntil { !Self.directories(of: pid).isEmpty })
+        let directory = Self.temporaryDirectory + "/" + (Self.directories(of: pid).first ?? "")
+        let simulator = pid_t((try? String(contentsOfFile: directory + "/simulator.pid", encoding: .utf8)) ?? "") ?? 0
+        #expect(simulator > 0)
+        usleep(500_000)
+        let signalled = Date()
+        kill(pid, SIGINT)
+        demo.waitUntilExit()
+        #expect(Date().timeIntervalSince(signalled) < 5, "SIGINT ended the demo")
+        #expect(demo.terminationStatus == 0)
+        #expect(Self.directories(of: pid).isEmpty)
+        #expect(kill(simulator, 0) != 0)
+        #expect(!FileManager.default.fileExists(atPath: "/dev/shm/vqtap-sim-\(simulator)"))
+    }
+
+    @Test func aKilledDemosDirectoryIsRemovedByTheNextDemo() throws {
+        let demo = Process()
+        demo.executableURL = VQTapBinary.url
+        demo.arguments = ["demo", "--delay", "500ms", "--duration", "30s"]
+        demo.standardOutput = FileHandle.nullDevice
+        try demo.run()
+        let pid = demo.processIdentifier
+        #expect(Self.waitUntil { !Self.directories(of: pid).isEmpty })
+        let directory = Self.temporaryDirectory + "/" + (Self.directories(of: pid).first ?? "")
+        let simulator = pid_t((try? String(contentsOfFile: directory + "/simulator.pid", encoding: .utf8)) ?? "") ?? 0
+        kill(pid, SIGKILL)
+        demo.waitUntilExit()
+        // The simulator got SIGTERM from the kernel and removed its memory file; the
+        // directory stays until the next demo.
+        #expect(Self.waitUntil { kill(simulator, 0) != 0 })
+        #expect(!FileManager.default.fileExists(atPath: "/dev/shm/vqtap-sim-\(simulator)"))
+        #expect(Self.directories(of: pid).count == 1)
+
+        // A directory whose owner is alive (this test) stays; one of a dead owner whose
+        // simulator also died goes, with the memory file that simulator left.
+        let live = Self.temporaryDirectory + "/vqtap-demo-\(getpid())-livetest"
+        let dead = try Self.deadPid()
+        let deadSimulator = try Self.deadPid()
+        let stale = Self.temporaryDirectory + "/vqtap-demo-\(dead)-staletest"
+        let leftMemory = "/dev/shm/vqtap-sim-\(deadSimulator)"
+        for d in [live, stale] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        try String(deadSimulator).write(toFile: stale + "/simulator.pid", atomically: true, encoding: .utf8)
+        #expect(FileManager.default.createFile(atPath: leftMemory, contents: Data([1, 2, 3])))
+        defer {
+            try? FileManager.default.removeItem(atPath: live)
+            try? FileManager.default.removeItem(atPath: stale)
+            unlink(leftMemory)
+        }
+        let run = try VQTapBinary.run(["demo", "--delay", "500ms", "--duration", "1s"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(Self.directories(of: pid).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(!FileManager.default.fileExists(atPath: leftMemory))
+        #expect(FileManager.default.fileExists(atPath: live))
+    }
 }
