@@ -27,6 +27,8 @@ private struct CapturedRequest {
     var intact: Bool
     /// Outstanding when the tap attached: QEMU may have traced it before the window.
     var preAttach: Bool
+    /// Copied after QEMU had returned it, with no reuse seen (flag `late`).
+    var late = false
     var response: Int?
     var status: Int?
 }
@@ -224,8 +226,9 @@ private struct CapturedRequest {
                     timeNs: u64(r["time_ns"]), queue: queue, tag: UInt32(truncatingIfNeeded: hex(scsi["id"] as? String) ?? 0),
                     lun: lun["lun"] as? Int ?? -1, opcode: cdb["opcode"] as? Int ?? -1,
                     intact: !flags.contains("torn") && !flags.contains("malformed") && scsi["error"] == nil,
-                    preAttach: flags.contains("pre-attach")))
+                    preAttach: flags.contains("pre-attach"), late: flags.contains("late")))
             } else if kind == "used", let k = byTransaction[key] {
+                if flags.contains("late") { captured[k].late = true }
                 captured[k].response = scsi["response"] as? Int
                 captured[k].status = scsi["status"] as? Int
                 if flags.contains("torn") || flags.contains("malformed") || scsi["error"] != nil { captured[k].intact = false }
@@ -238,11 +241,19 @@ private struct CapturedRequest {
         // tells them apart, so it is part of the key; a greedy match would skip ahead.
         let windowed = captured.filter { c in windows.contains { c.timeNs >= $0.from && c.timeNs <= $0.to } }
         let candidates = windowed.filter { $0.intact }
-        let matched = longestCommonSubsequence(inWindow, candidates) { t, c in
+        let matchedSet = longestCommonSubsequenceMatches(inWindow, candidates) { t, c in
             c.tag == t.tag && c.lun == t.lun && c.opcode == t.opcode && c.response == t.response && c.status == t.status
         }
-        // An intact capture that matches no trace line in order had another content.
-        let wrongOutcome = max(0, candidates.filter { !$0.preAttach }.count - matched)
+        let matched = matchedSet.count
+        // An intact capture that matches no trace line in order had another content. A late
+        // one (copied after QEMU returned it) may, rarely, hold a reuse the guest had not
+        // posted yet: reported, and allowed up to 1 in 200 of the late ones.
+        let unmatched = candidates.indices.filter { !matchedSet.contains($0) && !candidates[$0].preAttach }
+        let wrongOutcome = unmatched.filter { !candidates[$0].late }.count
+        let wrongLate = unmatched.count - wrongOutcome
+        let late = candidates.filter(\.late).count
+        print("QEMU integration: \(late) captures flagged late, \(wrongLate) of them match no traced request")
+        #expect(wrongLate * 200 <= max(late, 200), "\(wrongLate) of \(late) late captures match no traced request")
         let lost = requestQueueCounters(counters)
         let missing = inWindow.count - matched
         let completeness = inWindow.isEmpty ? 0 : 100 * Double(matched) / Double(inWindow.count)
@@ -263,7 +274,7 @@ private struct CapturedRequest {
         if wrongOutcome > 0 {
             // Name them: a capture whose key no traced request has at all had other content;
             // otherwise the order differs.
-            let stray = candidates.filter { c in !c.preAttach && !inWindow.contains { t in
+            let stray = candidates.filter { c in !c.preAttach && !c.late && !inWindow.contains { t in
                 c.tag == t.tag && c.lun == t.lun && c.opcode == t.opcode && c.response == t.response && c.status == t.status } }
             for c in stray.prefix(5) {
                 print("QEMU integration: captured intact, traced nowhere: tag \(c.tag) lun \(c.lun) opcode \(c.opcode) response \(c.response ?? -1) status \(c.status ?? -1) at \(c.timeNs)")
@@ -305,6 +316,29 @@ private struct CapturedRequest {
     }
 
     /// The length of the longest common subsequence of `a` and `b` under `same`.
+    /// The indices in `b` of one longest common subsequence of `a` and `b`.
+    private static func longestCommonSubsequenceMatches<A, B>(_ a: [A], _ b: [B], same: (A, B) -> Bool) -> Set<Int> {
+        let n = a.count, m = b.count
+        var table = [[Int32]](repeating: [Int32](repeating: 0, count: m + 1), count: n + 1)
+        for i in 0..<n {
+            for j in 0..<m {
+                table[i + 1][j + 1] = same(a[i], b[j]) ? table[i][j] + 1 : max(table[i][j + 1], table[i + 1][j])
+            }
+        }
+        var matches = Set<Int>()
+        var i = n, j = m
+        while i > 0 && j > 0 {
+            if same(a[i - 1], b[j - 1]) && table[i][j] == table[i - 1][j - 1] + 1 {
+                matches.insert(j - 1); i -= 1; j -= 1
+            } else if table[i - 1][j] >= table[i][j - 1] {
+                i -= 1
+            } else {
+                j -= 1
+            }
+        }
+        return matches
+    }
+
     private static func longestCommonSubsequence<A, B>(_ a: [A], _ b: [B], same: (A, B) -> Bool) -> Int {
         var previous = [Int](repeating: 0, count: b.count + 1)
         var current = previous

@@ -35,6 +35,9 @@ public struct FlatRange: Sendable, Equatable {
     public var size: UInt64 { end &- start &+ 1 }
     /// Plain guest RAM (writable, not a device): where a driver can put rings.
     public var isRAM: Bool { kind == "ram" || kind == "nv-ram" }
+    /// RAM or a read-only window on RAM (the PAM-shadowed BIOS areas, where SeaBIOS keeps
+    /// its request buffers): bytes of a memory backend when the name is one.
+    public var mayHoldBuffers: Bool { isRAM || kind == "rom" || kind == "nv-rom" }
 }
 
 public enum MemoryTree {
@@ -86,13 +89,14 @@ public enum MemoryTree {
         return FlatRange(start: start, end: end, priority: prio, kind: kind, name: name, offset: offset)
     }
 
-    /// The RAM ranges backed by the named memory backends, as layout regions (file = the
-    /// backend's file). ROM windows, RAM devices, I/O and RAM of other regions (vga.vram,
-    /// firmware) are left out: the driver allocates rings from guest RAM only. Adjacent
-    /// ranges that continue each other in both address spaces are merged.
+    /// The ranges backed by the named memory backends, as layout regions (file = the
+    /// backend's file): RAM, and the read-only windows on it where the firmware keeps
+    /// buffers (SeaBIOS's requests live in the shadowed BIOS area at 0xe0000). RAM devices,
+    /// I/O, ROMs and RAM of other regions (vga.vram, pc.bios) are left out. Adjacent ranges
+    /// that continue each other in both address spaces are merged.
     public static func regions(from ranges: [FlatRange], files: [String: String]) -> [DeviceLayout.Region] {
         var out: [DeviceLayout.Region] = []
-        for r in ranges where r.isRAM {
+        for r in ranges where r.mayHoldBuffers {
             guard let file = files[r.name] else { continue }
             if var last = out.last, last.file == file, last.gpa &+ last.size == r.start, last.offset &+ last.size == r.offset {
                 last.size &+= r.size
