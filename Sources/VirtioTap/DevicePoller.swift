@@ -37,6 +37,16 @@ public struct DevicePoller<Memory: GuestMemory> {
         self.queues = queues
     }
 
+    /// Transaction ids go on from where `old` (the previous generation) left them, so that
+    /// they stay unique in a capture across resets (Wireshark pairs requests by them).
+    public mutating func continueTransactionIDs(after old: DevicePoller) {
+        for k in queues.indices {
+            if let previous = old.queues.first(where: { $0.config.queue == queues[k].config.queue }) {
+                queues[k].nextSequence = max(queues[k].nextSequence, previous.nextSequence)
+            }
+        }
+    }
+
     /// No indirect table longer than the queue (2.7.5.3.1: a chain is never longer than
     /// the queue size; QEMU refuses such tables too).
     static func limits(_ limits: ChainLimits, queueSize: UInt16) -> ChainLimits {

@@ -127,6 +127,7 @@ public final class LayoutTap {
         }
         var p = try DevicePoller(memory: memory, layout: layout, framer: options.framer(layout), snaplen: options.snaplen,
                                  limits: options.limits)
+        if let old = poller { p.continueTransactionIDs(after: old) }
         try p.attach(state, fresh: fresh, clock: clock, into: &out)
         self.memory = memory
         self.layout = layout

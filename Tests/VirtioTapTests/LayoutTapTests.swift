@@ -148,6 +148,9 @@ func runTap(_ device: FileDevice, options: LayoutTapOptions? = nil, maxSteps: In
         #expect(fresh.ringIndex == 0)
         #expect(!fresh.flags.contains(.preAttach))
         #expect(fresh.segments[0].bytes == [3])
+        // Transaction ids go on across the reset: unique in the capture.
+        let first = try #require(records.first { $0.kind == .available })
+        #expect(fresh.transactionID == first.transactionID + 1)
         // Counters of both generations: the pre-attach request and the new one.
         #expect(tap.totalCounters.captured == 2)
     }

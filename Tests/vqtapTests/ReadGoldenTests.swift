@@ -41,7 +41,7 @@ import VQWire
     }
 
     /// Constructed streams, then captures made by a committed command (make-sim-capture).
-    static let names = CaptureSamples.all.map(\.name) + ["sim"]
+    static let names = CaptureSamples.all.map(\.name) + ["sim", "qemu"]
 
     /// The records a sample holds: constructed, or read from the committed capture.
     static func records(_ name: String) throws -> [CaptureRecord] {

@@ -138,9 +138,7 @@ extension QEMUDiscoveryTests {
             config: ["cdb_size": 32, "sense_size": 96, "num_queues": 1],
             regions: [
                 .init(file: file, offset: 0, gpa: 0, size: 0xa0000),
-                .init(file: file, offset: 0xcb000, gpa: 0xcb000, size: 0x3000),
-                .init(file: file, offset: 0xe8000, gpa: 0xe8000, size: 0x8000),
-                .init(file: file, offset: 0x100000, gpa: 0x100000, size: 0xff00000),
+                .init(file: file, offset: 0xc0000, gpa: 0xc0000, size: 0xff40000),
             ],
             queues: [
                 .init(index: 0, name: "controlq", size: 256, desc: 46104576, avail: 46108672, used: 46109248),
