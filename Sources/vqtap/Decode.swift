@@ -48,10 +48,11 @@ struct Decode: ParsableCommand {
     func run() throws {
         let text: String
         if bytes.isEmpty || bytes == ["-"] {
-            guard let data = try? FileHandle.standardInput.readToEnd() else {
-                throw VQTapFailure("decode: cannot read standard input")
+            let data: Data
+            do { data = try FileHandle.standardInput.readToEnd() ?? Data() } catch {
+                throw VQTapFailure("decode: cannot read standard input: \(error.localizedDescription)")
             }
-            text = String(decoding: data ?? Data(), as: UTF8.self)
+            text = String(decoding: data, as: UTF8.self)
         } else {
             text = bytes.joined(separator: " ")
         }

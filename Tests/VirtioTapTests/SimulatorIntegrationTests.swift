@@ -35,7 +35,7 @@ func runSimulatorWithTap(_ simArgs: [String], tapArgs: [String] = ["-T", "json"]
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let layout = dir + "/layout", truthPath = dir + "/truth", out = dir + "/tap.out"
-    FileManager.default.createFile(atPath: out, contents: nil)
+    #expect(FileManager.default.createFile(atPath: out, contents: nil))
     let tap = Process()
     tap.executableURL = TapBinary.url
     tap.arguments = ["capture", "--layout", layout, "--wait", "--wait-timeout", "60s"] + tapArgs
