@@ -32,9 +32,10 @@ import VirtioSCSI
 // id, data-out as immediate data, CDB bytes past 16 in an extended-CDB AHS); a good
 // completion with data-in is a Data-In PDU with the S bit and the status; any other
 // completion a SCSI Response PDU (sense as its data). TMFs map to Task Management Function
-// request and response PDUs (task tag = low 32 bits of the transaction id). Events, AN
-// messages, undecodable chains and markers have no iSCSI twin and are left out (counted in
-// `skipped`).
+// request and response PDUs (task tag = low 32 bits of the transaction id). An event is an
+// Asynchronous Message PDU (AsyncEvent 0, a SCSI asynchronous event: the UNIT ATTENTION a
+// SCSI target would report, as sense data). NO_EVENT buffers, AN requests and responses,
+// undecodable chains and markers have no iSCSI twin and are left out (counted in `skipped`).
 
 public enum ISCSIExport {
     public static let initiatorAddress: [UInt8] = [10, 0, 0, 1]
@@ -153,6 +154,43 @@ public enum ISCSIExport {
         data(segment, into: &w)
     }
 
+    /// The UNIT ATTENTION (sense key, ASC, ASCQ) a SCSI target reports for a virtio-scsi
+    /// event: PARAM_CHANGE carries its own ASC/ASCQ; a rescan or a removal changes the
+    /// reported LUNs (3F/0E); a hard reset is "power on, reset or bus device reset" (29/00);
+    /// an asynchronous
+    /// notification of a media change is 28/00, of a power condition 5E/00, anything else
+    /// "target operating conditions have changed" (3F/00). nil for NO_EVENT.
+    public static func unitAttention(for e: VirtioSCSIEvent) -> (asc: UInt8, ascq: UInt8)? {
+        switch e.type {
+        case .paramChange: return (e.asc ?? 0, e.ascq ?? 0)
+        case .transportReset:
+            return ResetReason(rawValue: e.reason ?? 0) == .hard ? (0x29, 0x00) : (0x3f, 0x0e)
+        case .asyncNotify:
+            let events = ANEvents(rawValue: e.reason ?? 0)
+            if events.contains(.mediaChange) { return (0x28, 0x00) }
+            if events.contains(.powerManagement) { return (0x5e, 0x00) }
+            return (0x3f, 0x00)
+        case .noEvent, .unknown: return nil
+        }
+    }
+
+    /// Asynchronous Message PDU (0x32, RFC 7143 11.9), AsyncEvent 0: sense data (fixed
+    /// format, UNIT ATTENTION) as the data segment, after its u16 length.
+    public static func asyncMessage(lun: [UInt8], asc: UInt8, ascq: UInt8, statSN: UInt32, into w: inout ByteWriter) {
+        let sense: [UInt8] = [0x70, 0, 0x06, 0, 0, 0, 0, 10, 0, 0, 0, 0, asc, ascq, 0, 0, 0, 0]
+        let segment = [0, UInt8(sense.count)] + sense
+        header(0x32, flags: 0x80, dataLength: segment.count, lun: lun, tag: 0xffff_ffff, into: &w)
+        w.writeBE32(0)
+        w.writeBE32(statSN)
+        w.writeBE32(statSN &+ 1)
+        w.writeBE32(statSN &+ 1)
+        w.writeU8(0)  // AsyncEvent: SCSI asynchronous event
+        w.writeU8(0)  // AsyncVCode
+        w.writeZeros(6)  // Parameter1-3
+        w.writeZeros(4)
+        data(segment, into: &w)
+    }
+
     /// iSCSI TMF function codes (RFC 7143 11.5.1); I_T nexus reset has no twin: TARGET WARM RESET.
     static func function(_ s: TMFSubtype) -> UInt8 {
         switch s {
@@ -257,6 +295,10 @@ public struct ISCSIExportEncoder: PacketEncoder {
         case let .tmfResponse(r):
             ISCSIExport.tmfResponse(r, tag: UInt32(truncatingIfNeeded: record.transactionID), statSN: sn, into: &w)
             comment += " tmf response \(r.response.name(in: .taskManagement))"
+        case let .event(e):
+            guard let (asc, ascq) = ISCSIExport.unitAttention(for: e) else { return nil }
+            ISCSIExport.asyncMessage(lun: e.lun?.bytes ?? [], asc: asc, ascq: ascq, statSN: sn, into: &w)
+            comment += " \(e.summary)"
         default:
             return nil
         }

@@ -114,6 +114,34 @@ func hexValue(_ s: String) -> UInt64? {
         #expect(commandsSeen == commands, "\(name): every command request is a frame")
     }
 
+    /// Every event but NO_EVENT is an Asynchronous Message with the UNIT ATTENTION a SCSI
+    /// target would report; stock tshark decodes its sense.
+    @Test(arguments: ["sim", "qemu"])
+    func eventsAreAsynchronousMessagesInStockTShark(_ name: String) throws {
+        let capture = ReadGoldenTests.capturePath(name)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-\(name)-events-\(getpid()).pcapng").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let convert = try VQTapBinary.run(["read", capture, "-w", out, "--encap", "iscsi"])
+        #expect(convert.status == 0, "\(convert.stderr)")
+        let events = try vqtapJSON(capture).filter { r in
+            r.string("record") == "used" && (r.int("virtio_scsi.event.type") ?? 0) != 0
+        }
+        #expect(!events.isEmpty, "\(name) has events")
+        let rows = try TShark.fields(out, ["iscsi.asyncevent", "scsi.sns.key", "scsi.sns.asc", "scsi.sns.ascq"],
+                                     extra: ["-Y", "iscsi.opcode == 0x32"])
+        #expect(rows.count == events.count, "\(name): one asynchronous message per event")
+        for (row, event) in zip(rows, events) where row.count == 4 {
+            #expect(tsharkNumber(row[0]) == 0)
+            #expect(tsharkNumber(row[1]) == 6, "UNIT ATTENTION")
+            if event.int("virtio_scsi.event.type") == 3 {
+                #expect(tsharkNumber(row[2]) == event.int("virtio_scsi.event.asc"))
+                #expect(tsharkNumber(row[3]) == event.int("virtio_scsi.event.ascq"))
+            } else if event.int("virtio_scsi.event.type") == 1 && event.int("virtio_scsi.event.reason") != 0 {
+                #expect(tsharkNumber(row[2]) == 0x3f && tsharkNumber(row[3]) == 0x0e, "reported LUNs changed")
+            }
+        }
+    }
+
     @Test func serviceResponseTimes() throws {
         let capture = ReadGoldenTests.capturePath("basic")
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-srt-\(getpid()).pcapng").path
