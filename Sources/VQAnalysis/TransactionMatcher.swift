@@ -102,6 +102,12 @@ public struct TransactionMatcher {
         var device: UInt16
         var lun: LUNAddress?
         var tag: UInt64
+
+        /// Two words: this runs twice per command.
+        func hash(into h: inout Hasher) {
+            h.combine(UInt64(device) << 32 | (lun.map { 1 << 24 | UInt64($0.target) << 16 | UInt64($0.lun) } ?? 0))
+            h.combine(tag)
+        }
     }
 
     public let options: Options
@@ -116,6 +122,8 @@ public struct TransactionMatcher {
     public private(set) var lastNs: UInt64 = 0
     public private(set) var firstNs: UInt64?
     private var nextTMFSerial: UInt64 = 1
+    /// The device the last fast record named (its `devices` entry exists).
+    private var knownDevice: UInt16?
     /// Devices seen, with their latest name, features and configuration.
     public private(set) var devices: [UInt16: DeviceInfo] = [:]
 
@@ -185,6 +193,41 @@ public struct TransactionMatcher {
         }
     }
 
+    /// `consume` for a command or completion that `RecordDecoder.decodeFast` decoded (no
+    /// field trees: the transactions it makes carry no `request`/`response` decodes).
+    public mutating func consume(_ v: RecordView, _ fast: FastDecode, command: CommandRequestKey, response: CommandResponseKey,
+                                 deviceName: String, _ emit: (AnalysisEvent) -> Void) {
+        health.records += 1
+        if firstNs == nil { firstNs = v.timestampNs }
+        if v.timestampNs > lastNs { lastNs = v.timestampNs }
+        if v.deviceInstance != knownDevice {
+            if devices[v.deviceInstance] == nil { devices[v.deviceInstance] = DeviceInfo(name: deviceName) }
+            knownDevice = v.deviceInstance
+        }
+        let flags = v.flags
+        switch fast {
+        case .request:
+            if flags.contains(.torn) { health.torn += 1 }
+            if flags.contains(.snaplenTruncated) { health.snaplenTruncated += 1 }
+            health.available += 1
+            let c = command
+            commandStarted(device: v.deviceInstance, queue: v.queue, head: v.head, id: v.transactionID, startNs: v.timestampNs,
+                           flags: flags, bytesOut: c.payloadLength, request: nil,
+                           tag: c.id, lun: LUNAddress(target: c.target, lun: c.lun), opcode: OpcodeKey(opcode: c.opcode),
+                           direction: c.direction, lba: c.hasLBA ? c.lba : nil, blocks: c.hasLBA ? c.blocks : nil, emit)
+        case let .completion(paired):
+            if flags.contains(.torn) && !paired { health.torn += 1 }
+            if flags.contains(.snaplenTruncated) { health.snaplenTruncated += 1 }
+            health.used += 1
+            commandCompleted(device: v.deviceInstance, queue: v.queue, head: v.head, id: v.transactionID, endNs: v.timestampNs,
+                             flags: flags, latencyNs: v.latencyNs, request: nil, response: nil,
+                             outcome: Outcome(response: response.response, status: response.status), bytesIn: response.payloadLength,
+                             residual: response.residual, senseExceeds: nil, emit)
+        case .full:
+            break
+        }
+    }
+
     private func writableLength(_ segments: [RecordSegment]) -> UInt64 {
         segments.reduce(0) { $0 + ($1.isWritable ? UInt64($1.length) : 0) }
     }
@@ -216,32 +259,50 @@ public struct TransactionMatcher {
 
     private mutating func commandStarted(_ d: DecodedRecord, _ emit: (AnalysisEvent) -> Void) {
         let r = d.record
-        let key = Self.slot(r.deviceInstance, r.queue, r.head)
+        var tag: UInt64?, lun: LUNAddress?, opcode: OpcodeKey?, direction = SCSIDataDirection.unknown
+        var lba: UInt64?, blocks: UInt32?
+        if case let .commandRequest(req)? = d.decode?.message {
+            tag = req.id
+            lun = LUNAddress(req.lun)
+            if case let .success(c) = req.command {
+                opcode = OpcodeKey(opcode: c.opcode, serviceAction: c.serviceAction)
+                direction = c.dataDirection
+                lba = c.lba
+                blocks = c.transferLength
+            }
+        }
+        commandStarted(device: r.deviceInstance, queue: r.queue, head: r.head, id: r.transactionID, startNs: r.timestampNs,
+                       flags: r.flags, bytesOut: d.decode?.payloadLength ?? 0, request: d.decode,
+                       tag: tag, lun: lun, opcode: opcode, direction: direction, lba: lba, blocks: blocks, emit)
+    }
+
+    /// A command made available; `tag` nil when the request did not decode.
+    private mutating func commandStarted(device: UInt16, queue: UInt16, head: UInt16, id: UInt64, startNs: UInt64, flags: RecordFlags,
+                                         bytesOut: UInt64, request: ChainDecode?, tag: UInt64?, lun: LUNAddress?, opcode: OpcodeKey?,
+                                         direction: SCSIDataDirection, lba: UInt64?, blocks: UInt32?, _ emit: (AnalysisEvent) -> Void) {
+        let key = Self.slot(device, queue, head)
         if let old = inFlight.removeValue(forKey: key) {
             // The head came back without a completion we saw: the used record was lost.
             forgetTag(old, key: key)
             emit(.abandoned(old))
         }
-        var command = InFlightCommand(device: r.deviceInstance, queue: r.queue, head: r.head, id: r.transactionID,
-                                      startNs: r.timestampNs, tag: 0, lun: nil, opcode: nil, direction: .unknown,
-                                      lba: nil, blocks: nil, bytesOut: d.decode?.payloadLength ?? 0,
-                                      preAttach: r.flags.contains(.preAttach), tmfSerial: nil, request: d.decode)
-        if case let .commandRequest(req)? = d.decode?.message {
-            command.tag = req.id
-            command.lun = LUNAddress(req.lun)
-            if case let .success(c) = req.command {
-                command.opcode = OpcodeKey(opcode: c.opcode, serviceAction: c.serviceAction)
-                command.direction = c.dataDirection
-                command.lba = c.lba
-                command.blocks = c.transferLength
+        var command = InFlightCommand(device: device, queue: queue, head: head, id: id,
+                                      startNs: startNs, tag: 0, lun: nil, opcode: nil, direction: .unknown,
+                                      lba: nil, blocks: nil, bytesOut: bytesOut,
+                                      preAttach: flags.contains(.preAttach), tmfSerial: nil, request: request)
+        if let tag {
+            command.tag = tag
+            command.lun = lun
+            command.opcode = opcode
+            command.direction = direction
+            command.lba = lba
+            command.blocks = blocks
+            let tagKey = TagKey(device: device, lun: lun, tag: tag)
+            if let otherKey = byTag.updateValue(key, forKey: tagKey), let other = inFlight[otherKey] {
+                emit(.finding(Finding(kind: .tagReused, timeNs: startNs, device: device, queue: queue,
+                                      transactionID: id,
+                                      detail: "tag \(Hex.u64(tag)) on LUN \(command.lun?.description ?? "?") reused by \(command.opcodeName) while \(other.opcodeName) (queue \(other.queue) head \(other.head)) is in flight for \(Figures.format(other.age(at: startNs)))")))
             }
-            let tagKey = TagKey(device: r.deviceInstance, lun: command.lun, tag: req.id)
-            if let otherKey = byTag[tagKey], let other = inFlight[otherKey] {
-                emit(.finding(Finding(kind: .tagReused, timeNs: r.timestampNs, device: r.deviceInstance, queue: r.queue,
-                                      transactionID: r.transactionID,
-                                      detail: "tag \(Hex.u64(req.id)) on LUN \(command.lun?.description ?? "?") reused by \(command.opcodeName) while \(other.opcodeName) (queue \(other.queue) head \(other.head)) is in flight for \(Figures.format(other.age(at: r.timestampNs)))")))
-            }
-            byTag[tagKey] = key
         }
         inFlight[key] = command
         emit(.started(command))
@@ -254,37 +315,56 @@ public struct TransactionMatcher {
 
     private mutating func commandCompleted(_ d: DecodedRecord, _ emit: (AnalysisEvent) -> Void) {
         let r = d.record
-        let key = Self.slot(r.deviceInstance, r.queue, r.head)
-        var started: InFlightCommand?
-        if let c = inFlight[key], c.id == r.transactionID || r.transactionID == 0 {
-            started = c
-            inFlight[key] = nil
-            forgetTag(c, key: key)
+        var outcome: Outcome?, bytesIn: UInt64 = 0, residual: UInt32 = 0
+        var senseExceeds: (length: UInt32, size: Int)?
+        if case let .commandResponse(resp)? = d.decode?.message {
+            outcome = Outcome(resp)
+            bytesIn = d.decode?.payloadLength ?? 0
+            residual = resp.residual
+            if resp.senseLengthExceedsSize { senseExceeds = (resp.senseLength, resp.senseSize) }
         }
-        var t = Transaction(device: r.deviceInstance, queue: r.queue, head: r.head, id: r.transactionID, tag: started?.tag,
+        commandCompleted(device: r.deviceInstance, queue: r.queue, head: r.head, id: r.transactionID, endNs: r.timestampNs,
+                         flags: r.flags, latencyNs: r.latencyNs, request: d.request, response: d.decode,
+                         outcome: outcome,
+                         bytesIn: bytesIn, residual: residual, senseExceeds: senseExceeds, emit)
+    }
+
+    /// A command returned; `outcome` nil when the response did not decode.
+    private mutating func commandCompleted(device: UInt16, queue: UInt16, head: UInt16, id: UInt64, endNs: UInt64, flags: RecordFlags,
+                                           latencyNs: UInt64, request: ChainDecode?, response: ChainDecode?, outcome: Outcome?,
+                                           bytesIn: UInt64, residual: UInt32, senseExceeds: (length: UInt32, size: Int)?,
+                                           _ emit: (AnalysisEvent) -> Void) {
+        let key = Self.slot(device, queue, head)
+        var started: InFlightCommand?
+        if let index = inFlight.index(forKey: key), inFlight.values[index].id == id || id == 0 {
+            let c = inFlight.remove(at: index).value
+            forgetTag(c, key: key)
+            started = c
+        }
+        var t = Transaction(device: device, queue: queue, head: head, id: id, tag: started?.tag,
                             lun: started?.lun, opcode: started?.opcode, direction: started?.direction ?? .unknown,
-                            lba: started?.lba, blocks: started?.blocks, startNs: started?.startNs, endNs: r.timestampNs,
+                            lba: started?.lba, blocks: started?.blocks, startNs: started?.startNs, endNs: endNs,
                             latencyNs: nil, bytesIn: 0, bytesOut: 0, outcome: .undecodable, tmfSerial: started?.tmfSerial,
-                            flags: r.flags, request: started?.request ?? d.request, response: d.decode)
+                            flags: flags, request: started?.request ?? request, response: response)
         if let started {
-            t.latencyNs = r.latencyNs > 0 ? r.latencyNs : started.age(at: r.timestampNs)
+            t.latencyNs = latencyNs > 0 ? latencyNs : started.age(at: endNs)
             if started.preAttach { t.flags.insert(.preAttach) }
         } else {
             health.orphans += 1
-            if !r.flags.contains(.preAttach) {
-                emit(.finding(Finding(kind: .orphanCompletion, timeNs: r.timestampNs, device: r.deviceInstance, queue: r.queue,
-                                      transactionID: r.transactionID, detail: "\(d.queueName) head \(r.head) completed with no request seen")))
+            if !flags.contains(.preAttach) {
+                emit(.finding(Finding(kind: .orphanCompletion, timeNs: endNs, device: device, queue: queue,
+                                      transactionID: id, detail: "\(VirtioSCSIQueueRole(queue: queue).name) head \(head) completed with no request seen")))
             }
         }
-        if case let .commandResponse(resp)? = d.decode?.message {
-            t.outcome = Outcome(resp)
-            t.bytesIn = d.decode?.payloadLength ?? 0
+        if let outcome {
+            t.outcome = outcome
+            t.bytesIn = bytesIn
             let out = started?.bytesOut ?? 0
-            t.bytesOut = started?.direction == .toDevice ? out - min(out, UInt64(resp.residual)) : out
-            if resp.senseLengthExceedsSize {
-                emit(.finding(Finding(kind: .senseLengthExceeds, timeNs: r.timestampNs, device: r.deviceInstance, queue: r.queue,
-                                      transactionID: r.transactionID,
-                                      detail: "\(t.opcodeName) tag \(t.tag.map(Hex.u64) ?? "?"): sense_len \(resp.senseLength) > sense_size \(resp.senseSize)")))
+            t.bytesOut = started?.direction == .toDevice ? out - min(out, UInt64(residual)) : out
+            if let senseExceeds {
+                emit(.finding(Finding(kind: .senseLengthExceeds, timeNs: endNs, device: device, queue: queue,
+                                      transactionID: id,
+                                      detail: "\(t.opcodeName) tag \(t.tag.map(Hex.u64) ?? "?"): sense_len \(senseExceeds.length) > sense_size \(senseExceeds.size)")))
             }
         }
         if let serial = t.tmfSerial, t.outcome.isAbortedOrReset {
