@@ -303,6 +303,12 @@ public struct Statistics {
     private var comboSlots: [Int] = []
     private var lastCombo = GroupKey()
     private var lastComboOffset = -1
+    /// Without the window, a command's totals go to its combination alone (one histogram
+    /// record instead of one per grouping); `rows` merges them per group (exact: counts,
+    /// sums, extremes and histogram buckets add up). Indexed by combination offset / count.
+    private var comboTotals: [Accumulator] = []
+    /// `tracksDepth` of each grouping (read per command: no copies of the groupings).
+    private let tracksDepth: [Bool]
     private let slotNs: UInt64
     public private(set) var firstNs: UInt64?
     public private(set) var lastNs: UInt64 = 0
@@ -311,6 +317,7 @@ public struct Statistics {
         precondition(options.windowSlots > 0 && options.windowNs >= UInt64(options.windowSlots), "a window needs slots")
         self.options = options
         index = Array(repeating: [:], count: options.groupings.count)
+        tracksDepth = options.groupings.map(\.tracksDepth)
         slotNs = options.windowNs / UInt64(options.windowSlots)
     }
 
@@ -345,6 +352,7 @@ public struct Statistics {
             offset = comboSlots.count
             comboSlots += Array(repeating: -1, count: options.groupings.count)
             combos[combo] = offset
+            if !options.window { comboTotals.append(Accumulator(digits: .three)) }
         }
         lastCombo = combo
         lastComboOffset = offset
@@ -372,7 +380,7 @@ public struct Statistics {
     private mutating func depth(_ delta: Int, _ device: UInt16, _ queue: UInt16, _ lun: LUNAddress?, _ opcode: OpcodeKey?, at ns: UInt64) {
         let combo = GroupKey(device: device, queue: queue, lun: lun, opcode: opcode, outcome: .good)
         let offset = comboOffset(combo)
-        for (g, grouping) in options.groupings.enumerated() where grouping.tracksDepth {
+        for g in tracksDepth.indices where tracksDepth[g] {
             states[stateIndex(offset, g, combo)].depth.change(delta, at: ns)
         }
     }
@@ -384,9 +392,17 @@ public struct Statistics {
         let slotCount = options.window ? options.windowSlots : 0
         let combo = GroupKey(device: t.device, queue: t.queue, lun: t.lun, opcode: t.opcode, outcome: t.outcome.group)
         let offset = comboOffset(combo)
-        for (g, grouping) in options.groupings.enumerated() {
+        if !options.window {
+            for g in tracksDepth.indices {
+                let i = stateIndex(offset, g, combo)
+                if tracksDepth[g], t.startNs != nil { states[i].depth.change(-1, at: t.endNs) }
+            }
+            comboTotals[offset / tracksDepth.count].add(t, latency: latency)
+            return
+        }
+        for g in tracksDepth.indices {
             Self.update(&states[stateIndex(offset, g, combo)], t, latency: latency, epoch: epoch, slotCount: slotCount,
-                        tracksDepth: grouping.tracksDepth)
+                        tracksDepth: tracksDepth[g])
         }
     }
 
@@ -413,6 +429,7 @@ public struct Statistics {
         index = Array(repeating: [:], count: options.groupings.count)
         combos = [:]
         comboSlots = []
+        comboTotals = []
         lastComboOffset = -1
         firstNs = nowNs
         lastNs = nowNs
@@ -440,8 +457,14 @@ public struct Statistics {
         // The window is the slots it holds; at the start of a run it is as long as the run.
         let windowStart = Swift.max(oldestEpoch * slotNs, firstNs ?? now)
         let windowSeconds = Double(now > windowStart ? now - windowStart : 0) / 1e9
+        var merged: [Int: Accumulator] = [:]
+        for (c, acc) in comboTotals.enumerated() {
+            let at = comboSlots[c * tracksDepth.count + i]
+            if at >= 0 { merged[at, default: Accumulator(digits: .three)].merge(acc) }
+        }
         return index[i].map { key, at -> GroupRow in
-            let state = states[at]
+            var state = states[at]
+            if !options.window { state.total = merged[at] ?? Accumulator(digits: .three) }
             var w = Accumulator(digits: .two)
             for slot in state.slots where slot.epoch != .max && slot.epoch >= oldestEpoch && slot.epoch <= nowEpoch {
                 w.merge(slot.acc)
@@ -463,7 +486,11 @@ public struct Statistics {
     public func combinedHistogram(_ grouping: Grouping = .device) -> (summary: LatencySummary, buckets: [HistogramBucket]) {
         guard let i = options.groupings.firstIndex(of: grouping) else { return (LatencySummary(), []) }
         var all = Accumulator(digits: .three)
-        for at in index[i].values { all.merge(states[at].total) }
+        if options.window {
+            for at in index[i].values { all.merge(states[at].total) }
+        } else {
+            for acc in comboTotals { all.merge(acc) }
+        }
         return (all.latency, Self.log2Buckets(all.histogram))
     }
 

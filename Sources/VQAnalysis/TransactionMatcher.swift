@@ -98,22 +98,31 @@ public struct TransactionMatcher {
         public init() {}
     }
 
-    private struct TagKey: Hashable {
+    struct TagKey {
         var device: UInt16
         var lun: LUNAddress?
         var tag: UInt64
 
-        /// Two words: this runs twice per command.
-        func hash(into h: inout Hasher) {
-            h.combine(UInt64(device) << 32 | (lun.map { 1 << 24 | UInt64($0.target) << 16 | UInt64($0.lun) } ?? 0))
-            h.combine(tag)
-        }
+        /// Device and LUN in one word (bit 63 marks a used entry of `TagTable`).
+        var high: UInt64 { 1 << 63 | UInt64(device) << 32 | (lun.map { 1 << 24 | UInt64($0.target) << 16 | UInt64($0.lun) } ?? 0) }
     }
 
     public let options: Options
     /// Commands in flight, keyed by device << 32 | queue << 16 | head.
-    public private(set) var inFlight: [UInt64: InFlightCommand] = [:]
-    private var byTag: [TagKey: UInt64] = [:]
+    public var inFlight: [UInt64: InFlightCommand] {
+        var out: [UInt64: InFlightCommand] = [:]
+        out.reserveCapacity(inFlightCount)
+        for c in inFlightCommands { out[Self.slot(c.device, c.queue, c.head)] = c }
+        return out
+    }
+    public private(set) var inFlightCount = 0
+    /// The commands in flight, per device and queue (`queueSlots`: device << 16 | queue to
+    /// its index), by descriptor head: two array accesses per command, no hashing.
+    private var heads: [[InFlightCommand?]] = []
+    private var queueSlots: [UInt32: Int] = [:]
+    private var lastQueueKey: UInt32 = .max
+    private var lastQueueSlot = 0
+    private var byTag = TagTable()
     /// TMFs sent and not answered, keyed like `inFlight`.
     public private(set) var pendingTMFs: [UInt64: TMFTransaction] = [:]
     public private(set) var eventq: [UInt16: EventqAccount] = [:]
@@ -143,6 +152,50 @@ public struct TransactionMatcher {
 
     static func slot(_ device: UInt16, _ queue: UInt16, _ head: UInt16) -> UInt64 {
         UInt64(device) << 32 | UInt64(queue) << 16 | UInt64(head)
+    }
+
+    private var inFlightCommands: [InFlightCommand] { heads.flatMap { $0.compactMap { $0 } } }
+
+    @inline(__always)
+    private mutating func queueSlot(_ device: UInt16, _ queue: UInt16) -> Int {
+        let k = UInt32(device) << 16 | UInt32(queue)
+        if k == lastQueueKey { return lastQueueSlot }
+        let i: Int
+        if let known = queueSlots[k] {
+            i = known
+        } else {
+            i = heads.count
+            heads.append([])
+            queueSlots[k] = i
+        }
+        lastQueueKey = k
+        lastQueueSlot = i
+        return i
+    }
+
+    /// The command in flight at a slot key (`slot(device, queue, head)`).
+    private func inFlightCommand(at key: UInt64) -> InFlightCommand? {
+        guard let q = queueSlots[UInt32(truncatingIfNeeded: key >> 16)] else { return nil }
+        let h = Int(key & 0xffff)
+        return h < heads[q].count ? heads[q][h] : nil
+    }
+
+    /// Takes the command in flight at a slot out, if `accept` takes it.
+    @inline(__always)
+    private mutating func take(_ device: UInt16, _ queue: UInt16, _ head: UInt16,
+                               _ accept: (InFlightCommand) -> Bool = { _ in true }) -> InFlightCommand? {
+        let q = queueSlot(device, queue), h = Int(head)
+        guard h < heads[q].count, let c = heads[q][h], accept(c) else { return nil }
+        heads[q][h] = nil
+        inFlightCount -= 1
+        return c
+    }
+
+    private mutating func put(_ c: InFlightCommand) {
+        let q = queueSlot(c.device, c.queue), h = Int(c.head)
+        if h >= heads[q].count { heads[q] += Array(repeating: nil, count: max(h + 1, 256) - heads[q].count) }
+        if case .none = heads[q][h] { inFlightCount += 1 }
+        heads[q][h] = c
     }
 
     public mutating func consume(_ d: DecodedRecord, _ emit: (AnalysisEvent) -> Void) {
@@ -246,10 +299,10 @@ public struct TransactionMatcher {
         // As the record decoder does: after a reset nothing in flight on the queue survives.
         if r.queue == 1 || r.queue == 0xffff { eventq[r.deviceInstance] = nil }
         if m.state == .reset && (r.queue == 0 || r.queue == 0xffff) { health.deviceResets += 1 }
-        let gone = inFlight.filter { $0.value.device == r.deviceInstance && (r.queue == 0xffff || $0.value.queue == r.queue) }
-        for (key, command) in gone {
-            inFlight[key] = nil
-            byTag[TagKey(device: command.device, lun: command.lun, tag: command.tag)] = nil
+        let gone = inFlightCommands.filter { $0.device == r.deviceInstance && (r.queue == 0xffff || $0.queue == r.queue) }
+        for command in gone {
+            _ = take(command.device, command.queue, command.head)
+            byTag.removeValue(forKey: TagKey(device: command.device, lun: command.lun, tag: command.tag))
             emit(.abandoned(command))
         }
         pendingTMFs = pendingTMFs.filter { !($0.value.device == r.deviceInstance && (r.queue == 0xffff || r.queue == 0)) }
@@ -281,7 +334,7 @@ public struct TransactionMatcher {
                                          bytesOut: UInt64, request: ChainDecode?, tag: UInt64?, lun: LUNAddress?, opcode: OpcodeKey?,
                                          direction: SCSIDataDirection, lba: UInt64?, blocks: UInt32?, _ emit: (AnalysisEvent) -> Void) {
         let key = Self.slot(device, queue, head)
-        if let old = inFlight.removeValue(forKey: key) {
+        if let old = take(device, queue, head) {
             // The head came back without a completion we saw: the used record was lost.
             forgetTag(old, key: key)
             emit(.abandoned(old))
@@ -298,19 +351,19 @@ public struct TransactionMatcher {
             command.lba = lba
             command.blocks = blocks
             let tagKey = TagKey(device: device, lun: lun, tag: tag)
-            if let otherKey = byTag.updateValue(key, forKey: tagKey), let other = inFlight[otherKey] {
+            if let otherKey = byTag.updateValue(key, forKey: tagKey), let other = inFlightCommand(at: otherKey) {
                 emit(.finding(Finding(kind: .tagReused, timeNs: startNs, device: device, queue: queue,
                                       transactionID: id,
                                       detail: "tag \(Hex.u64(tag)) on LUN \(command.lun?.description ?? "?") reused by \(command.opcodeName) while \(other.opcodeName) (queue \(other.queue) head \(other.head)) is in flight for \(Figures.format(other.age(at: startNs)))")))
             }
         }
-        inFlight[key] = command
+        put(command)
         emit(.started(command))
     }
 
     private mutating func forgetTag(_ c: InFlightCommand, key: UInt64) {
         let tagKey = TagKey(device: c.device, lun: c.lun, tag: c.tag)
-        if byTag[tagKey] == key { byTag[tagKey] = nil }
+        if byTag[tagKey] == key { byTag.removeValue(forKey: tagKey) }
     }
 
     private mutating func commandCompleted(_ d: DecodedRecord, _ emit: (AnalysisEvent) -> Void) {
@@ -336,8 +389,7 @@ public struct TransactionMatcher {
                                            _ emit: (AnalysisEvent) -> Void) {
         let key = Self.slot(device, queue, head)
         var started: InFlightCommand?
-        if let index = inFlight.index(forKey: key), inFlight.values[index].id == id || id == 0 {
-            let c = inFlight.remove(at: index).value
+        if let c = take(device, queue, head, { $0.id == id || id == 0 }) {
             forgetTag(c, key: key)
             started = c
         }
@@ -386,18 +438,18 @@ public struct TransactionMatcher {
         nextTMFSerial += 1
         var named: [UInt64] = []
         func name(_ key: UInt64) {
-            guard var c = inFlight[key] else { return }
+            guard var c = inFlightCommand(at: key) else { return }
             if named.count < options.maxNamedPerTMF { named.append(c.id) }
             if c.tmfSerial == nil || req.subtype != .queryTask && req.subtype != .queryTaskSet { c.tmfSerial = serial }
-            inFlight[key] = c
+            put(c)
         }
         switch req.subtype {
         case .abortTask, .queryTask:
             if let key = byTag[TagKey(device: r.deviceInstance, lun: lun, tag: req.id)] { name(key) }
         case .abortTaskSet, .clearTaskSet, .logicalUnitReset, .queryTaskSet:
-            for (key, c) in inFlight where c.device == r.deviceInstance && c.lun == lun { name(key) }
+            for c in inFlightCommands where c.device == r.deviceInstance && c.lun == lun { name(Self.slot(c.device, c.queue, c.head)) }
         case .itNexusReset:
-            for (key, c) in inFlight where c.device == r.deviceInstance && c.lun?.target == lun?.target { name(key) }
+            for c in inFlightCommands where c.device == r.deviceInstance && c.lun?.target == lun?.target { name(Self.slot(c.device, c.queue, c.head)) }
         default:
             break
         }
@@ -414,7 +466,7 @@ public struct TransactionMatcher {
               var tmf = pendingTMFs.removeValue(forKey: Self.slot(r.deviceInstance, r.queue, r.head)) else { return }
         tmf.endNs = r.timestampNs
         tmf.response = resp.response
-        let stillInFlight = Set(inFlight.values.lazy.filter { $0.tmfSerial == tmf.serial }.map(\.id))
+        let stillInFlight = Set(inFlightCommands.lazy.filter { $0.tmfSerial == tmf.serial }.map(\.id))
         tmf.outstandingAtResponse = tmf.named.filter { stillInFlight.contains($0) }.count
         let completed = resp.response == .ok || resp.response == .functionSucceeded
         if tmf.aborts && completed && tmf.outstandingAtResponse > 0 {
@@ -479,6 +531,102 @@ public struct TransactionMatcher {
 
     /// Commands in flight longer than `thresholdNs` at `nowNs`, oldest first.
     public func stuck(at nowNs: UInt64, thresholdNs: UInt64) -> [InFlightCommand] {
-        inFlight.values.filter { $0.age(at: nowNs) >= thresholdNs }.sorted { ($0.startNs, $0.id) < ($1.startNs, $1.id) }
+        inFlightCommands.filter { $0.age(at: nowNs) >= thresholdNs }.sorted { ($0.startNs, $0.id) < ($1.startNs, $1.id) }
+    }
+}
+
+/// The commands in flight by device, LUN and tag (their slot keys): open addressing with
+/// linear probing and backward-shift deletion, and a multiplicative hash. It is touched twice
+/// per command, where a Dictionary's SipHash costs more than the matching itself.
+struct TagTable {
+    private var highs: [UInt64]  // 0: free
+    private var tags: [UInt64]
+    private var values: [UInt64]
+    private var count = 0
+    private var shift: UInt64
+
+    init() {
+        highs = Array(repeating: 0, count: 256)
+        tags = highs
+        values = highs
+        shift = 64 - 8
+    }
+
+    private var mask: Int { highs.count - 1 }
+
+    @inline(__always)
+    private func home(_ high: UInt64, _ tag: UInt64) -> Int {
+        let x = (tag ^ high &* 0xc2b2_ae3d_27d4_eb4f) &* 0x9e37_79b9_7f4a_7c15
+        return Int(truncatingIfNeeded: x >> shift)
+    }
+
+    @inline(__always)
+    private func find(_ high: UInt64, _ tag: UInt64) -> (index: Int, found: Bool) {
+        var i = home(high, tag)
+        while highs[i] != 0 {
+            if highs[i] == high && tags[i] == tag { return (i, true) }
+            i = (i + 1) & mask
+        }
+        return (i, false)
+    }
+
+    subscript(key: TransactionMatcher.TagKey) -> UInt64? {
+        let (i, found) = find(key.high, key.tag)
+        return found ? values[i] : nil
+    }
+
+    /// Sets the value; returns the one it replaces.
+    mutating func updateValue(_ value: UInt64, forKey key: TransactionMatcher.TagKey) -> UInt64? {
+        let high = key.high
+        let (i, found) = find(high, key.tag)
+        if found {
+            defer { values[i] = value }
+            return values[i]
+        }
+        highs[i] = high
+        tags[i] = key.tag
+        values[i] = value
+        count += 1
+        if count * 2 > highs.count { grow() }
+        return nil
+    }
+
+    mutating func removeValue(forKey key: TransactionMatcher.TagKey) {
+        var (i, found) = find(key.high, key.tag)
+        guard found else { return }
+        count -= 1
+        // Backward shift: pull later entries of the run into the hole where their home allows.
+        var j = i
+        while true {
+            highs[i] = 0
+            while true {
+                j = (j + 1) & mask
+                if highs[j] == 0 { return }
+                let k = home(highs[j], tags[j])
+                // Entry j may move to i unless its home lies cyclically in (i, j].
+                let stays = i <= j ? (i < k && k <= j) : (i < k || k <= j)
+                if !stays { break }
+            }
+            highs[i] = highs[j]
+            tags[i] = tags[j]
+            values[i] = values[j]
+            i = j
+        }
+    }
+
+    private mutating func grow() {
+        let oldHighs = highs, oldTags = tags, oldValues = values
+        highs = Array(repeating: 0, count: oldHighs.count * 2)
+        tags = highs
+        values = highs
+        shift -= 1
+        count = 0
+        for i in oldHighs.indices where oldHighs[i] != 0 {
+            let (j, _) = find(oldHighs[i], oldTags[i])
+            highs[j] = oldHighs[i]
+            tags[j] = oldTags[i]
+            values[j] = oldValues[i]
+            count += 1
+        }
     }
 }

@@ -28,19 +28,24 @@ public struct RecordViewSegment {
 /// One side of a chain (the driver-readable or the device-writable buffers), as the
 /// decoders gather it: the segments in order, up to the first one not captured whole.
 public struct RecordViewSide {
-    /// Offset and captured count of the side's first segment's bytes (offset -1: none).
-    public var firstOffset = -1
-    public var firstCaptured = 0
-    /// The descriptors' total length, and the bytes gathered.
+    /// The descriptors' total length.
     public var length: UInt64 = 0
-    public var gathered: UInt64 = 0
+    /// Offset and captured count of the side's first segment's bytes (offset -1: none), and
+    /// the bytes gathered (all within one packet: 32 bits each).
+    var first: Int32 = -1
+    var firstCount: Int32 = 0
+    var gatheredCount: UInt32 = 0
     var complete = true
 
+    public var firstOffset: Int { Int(first) }
+    public var firstCaptured: Int { Int(firstCount) }
+    public var gathered: UInt64 { UInt64(gatheredCount) }
+
     mutating func add(offset: Int, length: UInt32, captured: Int) {
-        if firstOffset < 0 { firstOffset = offset; firstCaptured = captured }
+        if first < 0 { first = Int32(truncatingIfNeeded: offset); firstCount = Int32(truncatingIfNeeded: captured) }
         self.length += UInt64(length)
         guard complete else { return }
-        gathered += UInt64(captured)
+        gatheredCount &+= UInt32(truncatingIfNeeded: captured)
         if captured < Int(length) { complete = false }
     }
 }
@@ -51,55 +56,43 @@ public struct RecordViewSide {
 public struct RecordView {
     public let bytes: UnsafeRawBufferPointer
     public let timestampNs: UInt64
-    public let kind: RecordKind
-    public let deviceType: UInt16
-    public let deviceInstance: UInt16
-    public let queue: UInt16
-    public let head: UInt16
-    public let flags: RecordFlags
-    public let usedLength: UInt32
-    public let transactionID: UInt64
-    public let latencyNs: UInt64
-    public let ringIndex: UInt16
-    public let segmentCount: Int
-    public let errorCode: UInt16
-    public let errorDetail: UInt64
-    /// Offset of the first segment.
-    public let bodyOffset: Int
     /// The readable and the writable side, summed up.
     public private(set) var readable = RecordViewSide()
     public private(set) var writable = RecordViewSide()
 
-    /// Bounds are checked here once; the loads below stay inside them.
+    // The header fields, read where they are (the init checked the header is all there).
+    public var kind: RecordKind { bytes[5] == RecordKind.used.rawValue ? .used : .available }
+    public var deviceType: UInt16 { Self.le16(bytes, 8) }
+    public var deviceInstance: UInt16 { Self.le16(bytes, 10) }
+    public var queue: UInt16 { Self.le16(bytes, 12) }
+    public var head: UInt16 { Self.le16(bytes, 14) }
+    public var flags: RecordFlags { RecordFlags(rawValue: Self.le32(bytes, 16)) }
+    public var usedLength: UInt32 { Self.le32(bytes, 20) }
+    public var transactionID: UInt64 { Self.le64(bytes, 24) }
+    public var latencyNs: UInt64 { Self.le64(bytes, 32) }
+    public var ringIndex: UInt16 { Self.le16(bytes, 40) }
+    public var segmentCount: Int { Int(Self.le16(bytes, 42)) }
+    public var errorCode: UInt16 { Self.le16(bytes, 44) }
+    public var errorDetail: UInt64 { Self.le64(bytes, 48) }
+    /// Offset of the first segment.
+    public var bodyOffset: Int { Int(Self.le16(bytes, 6)) }
+
+    /// Bounds are checked here once; the loads stay inside them.
     public init?(_ bytes: UnsafeRawBufferPointer, timestampNs: UInt64) {
         let n = bytes.count
         guard n >= CaptureRecord.headerLength,
               Self.le32(bytes, 0) == 0x4352_5156,  // "VQRC" read as a little-endian u32
               bytes[4] == CaptureRecord.version,
-              let kind = RecordKind(rawValue: bytes[5]), kind == .available || kind == .used
+              bytes[5] == RecordKind.available.rawValue || bytes[5] == RecordKind.used.rawValue
         else { return nil }
         let headerLength = Int(Self.le16(bytes, 6))
         guard headerLength >= CaptureRecord.headerLength, headerLength <= n else { return nil }
         self.bytes = bytes
         self.timestampNs = timestampNs
-        self.kind = kind
-        deviceType = Self.le16(bytes, 8)
-        deviceInstance = Self.le16(bytes, 10)
-        queue = Self.le16(bytes, 12)
-        head = Self.le16(bytes, 14)
-        flags = RecordFlags(rawValue: Self.le32(bytes, 16))
-        usedLength = Self.le32(bytes, 20)
-        transactionID = Self.le64(bytes, 24)
-        latencyNs = Self.le64(bytes, 32)
-        ringIndex = Self.le16(bytes, 40)
-        segmentCount = Int(Self.le16(bytes, 42))
-        errorCode = Self.le16(bytes, 44)
-        errorDetail = Self.le64(bytes, 48)
-        bodyOffset = headerLength
         // Every segment header and its padded bytes must be there, each capture within
         // its buffer (the checks of CaptureRecord(decoding:), without building anything).
         var offset = headerLength
-        for _ in 0..<segmentCount {
+        for _ in 0..<Int(Self.le16(bytes, 42)) {
             guard CaptureRecord.segmentHeaderLength <= n - offset else { return nil }
             let length = Self.le32(bytes, offset + 8)
             let captured = Int(Self.le32(bytes, offset + 12))
