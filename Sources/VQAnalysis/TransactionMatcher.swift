@@ -117,11 +117,31 @@ public struct TransactionMatcher {
     }
     public private(set) var inFlightCount = 0
     /// The commands in flight, per device and queue (`queueSlots`: device << 16 | queue to
-    /// its index), by descriptor head: two array accesses per command, no hashing.
-    private var heads: [[InFlightCommand?]] = []
+    /// its index, `queueKeys` back), by descriptor head: two array accesses per command, no
+    /// hashing, plain data (a request's decode, when there is one, waits in `requests`).
+    private var heads: [[Flight]] = []
+    private var queueKeys: [UInt32] = []
     private var queueSlots: [UInt32: Int] = [:]
+    private var requests: [UInt64: ChainDecode] = [:]
     private var lastQueueKey: UInt32 = .max
     private var lastQueueSlot = 0
+
+    /// An `InFlightCommand` as `heads` keeps it.
+    private struct Flight {
+        var used = false
+        var hasRequest = false
+        var preAttach = false
+        var direction = SCSIDataDirection.unknown
+        var id: UInt64 = 0
+        var startNs: UInt64 = 0
+        var tag: UInt64 = 0
+        var bytesOut: UInt64 = 0
+        var lun: LUNAddress?
+        var opcode: OpcodeKey?
+        var lba: UInt64?
+        var blocks: UInt32?
+        var tmfSerial: UInt64?
+    }
     private var byTag = TagTable()
     /// TMFs sent and not answered, keyed like `inFlight`.
     public private(set) var pendingTMFs: [UInt64: TMFTransaction] = [:]
@@ -154,7 +174,22 @@ public struct TransactionMatcher {
         UInt64(device) << 32 | UInt64(queue) << 16 | UInt64(head)
     }
 
-    private var inFlightCommands: [InFlightCommand] { heads.flatMap { $0.compactMap { $0 } } }
+    private var inFlightCommands: [InFlightCommand] {
+        var out: [InFlightCommand] = []
+        for q in heads.indices {
+            for h in heads[q].indices where heads[q][h].used { out.append(command(q, h)) }
+        }
+        return out
+    }
+
+    private func command(_ q: Int, _ h: Int) -> InFlightCommand {
+        let f = heads[q][h]
+        let device = UInt16(truncatingIfNeeded: queueKeys[q] >> 16), queue = UInt16(truncatingIfNeeded: queueKeys[q])
+        return InFlightCommand(device: device, queue: queue, head: UInt16(truncatingIfNeeded: h), id: f.id, startNs: f.startNs,
+                               tag: f.tag, lun: f.lun, opcode: f.opcode, direction: f.direction, lba: f.lba, blocks: f.blocks,
+                               bytesOut: f.bytesOut, preAttach: f.preAttach, tmfSerial: f.tmfSerial,
+                               request: f.hasRequest ? requests[Self.slot(device, queue, UInt16(truncatingIfNeeded: h))] : nil)
+    }
 
     @inline(__always)
     private mutating func queueSlot(_ device: UInt16, _ queue: UInt16) -> Int {
@@ -166,6 +201,7 @@ public struct TransactionMatcher {
         } else {
             i = heads.count
             heads.append([])
+            queueKeys.append(k)
             queueSlots[k] = i
         }
         lastQueueKey = k
@@ -177,25 +213,36 @@ public struct TransactionMatcher {
     private func inFlightCommand(at key: UInt64) -> InFlightCommand? {
         guard let q = queueSlots[UInt32(truncatingIfNeeded: key >> 16)] else { return nil }
         let h = Int(key & 0xffff)
-        return h < heads[q].count ? heads[q][h] : nil
+        return h < heads[q].count && heads[q][h].used ? command(q, h) : nil
     }
 
-    /// Takes the command in flight at a slot out, if `accept` takes it.
+    /// Takes the command in flight at a slot out; with `id`, only the command of that
+    /// transaction (or any, for id 0).
     @inline(__always)
-    private mutating func take(_ device: UInt16, _ queue: UInt16, _ head: UInt16,
-                               _ accept: (InFlightCommand) -> Bool = { _ in true }) -> InFlightCommand? {
+    private mutating func take(_ device: UInt16, _ queue: UInt16, _ head: UInt16, id: UInt64? = nil) -> InFlightCommand? {
         let q = queueSlot(device, queue), h = Int(head)
-        guard h < heads[q].count, let c = heads[q][h], accept(c) else { return nil }
-        heads[q][h] = nil
+        guard h < heads[q].count, heads[q][h].used else { return nil }
+        if let id, heads[q][h].id != id && id != 0 { return nil }
+        let c = command(q, h)
+        if heads[q][h].hasRequest { requests[Self.slot(device, queue, head)] = nil }
+        heads[q][h].used = false
         inFlightCount -= 1
         return c
     }
 
     private mutating func put(_ c: InFlightCommand) {
         let q = queueSlot(c.device, c.queue), h = Int(c.head)
-        if h >= heads[q].count { heads[q] += Array(repeating: nil, count: max(h + 1, 256) - heads[q].count) }
-        if case .none = heads[q][h] { inFlightCount += 1 }
-        heads[q][h] = c
+        if h >= heads[q].count { heads[q] += Array(repeating: Flight(), count: max(h + 1, 256) - heads[q].count) }
+        if !heads[q][h].used { inFlightCount += 1 }
+        let key = Self.slot(c.device, c.queue, c.head)
+        if let request = c.request {
+            requests[key] = request
+        } else if heads[q][h].hasRequest {
+            requests[key] = nil
+        }
+        heads[q][h] = Flight(used: true, hasRequest: c.request != nil, preAttach: c.preAttach, direction: c.direction, id: c.id,
+                             startNs: c.startNs, tag: c.tag, bytesOut: c.bytesOut, lun: c.lun, opcode: c.opcode, lba: c.lba,
+                             blocks: c.blocks, tmfSerial: c.tmfSerial)
     }
 
     public mutating func consume(_ d: DecodedRecord, _ emit: (AnalysisEvent) -> Void) {
@@ -389,7 +436,7 @@ public struct TransactionMatcher {
                                            _ emit: (AnalysisEvent) -> Void) {
         let key = Self.slot(device, queue, head)
         var started: InFlightCommand?
-        if let c = take(device, queue, head, { $0.id == id || id == 0 }) {
+        if let c = take(device, queue, head, id: id) {
             forgetTag(c, key: key)
             started = c
         }
