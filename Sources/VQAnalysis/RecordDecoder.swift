@@ -80,6 +80,13 @@ public struct RecordDecoder {
             slots[q][h] = s
         }
 
+        /// Frees a slot the fast path filled (it holds no full decode).
+        @inline(__always)
+        mutating func release(_ queue: UInt16, _ head: UInt16) {
+            slots[Int(queue)][Int(head)].state = Slot.empty
+            pendingCount -= 1
+        }
+
         mutating func clear(queue: UInt16) {
             let q = Int(queue)
             guard q < slots.count else { return }
@@ -179,7 +186,7 @@ public struct RecordDecoder {
         guard !paired || p.state == Slot.key, response.read(view, context: context) else { return .full }
         if paired, let key = p.key {
             command = key
-            devices[i].set(view.queue, view.head, Slot(state: Slot.empty, transactionID: 0))
+            devices[i].release(view.queue, view.head)
         }
         return .completion(paired: paired)
     }
