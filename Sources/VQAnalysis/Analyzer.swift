@@ -119,6 +119,9 @@ public struct Analyzer {
             findings = BoundedLog(limit: options.logLimit)
         }
 
+        // Inlined where the matcher emits: the event's case is known there, so the enum
+        // and the copies of its payload go away.
+        @inline(__always)
         mutating func handle(_ e: AnalysisEvent) {
             statistics.consume(e)
             switch e {

@@ -321,6 +321,7 @@ public struct Statistics {
         slotNs = options.windowNs / UInt64(options.windowSlots)
     }
 
+    @inline(__always)
     public mutating func consume(_ event: AnalysisEvent) {
         switch event {
         case let .started(c):
