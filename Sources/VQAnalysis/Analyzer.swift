@@ -68,34 +68,103 @@ public struct Analyzer {
     public let options: Options
     public private(set) var decoder = RecordDecoder()
     public private(set) var matcher: TransactionMatcher
-    public private(set) var statistics: Statistics
-    public private(set) var log: BoundedLog<LogEntry>
-    public private(set) var recent: BoundedLog<Transaction>
-    public private(set) var errors: BoundedLog<Transaction>
-    public private(set) var tmfs: BoundedLog<TMFTransaction>
-    public private(set) var events: BoundedLog<EventRecord>
-    public private(set) var findings: BoundedLog<Finding>
-    public private(set) var findingCounts: [Finding.Kind: UInt64] = [:]
-    /// TMFs by subtype name and response name ("outstanding" before the response).
-    public private(set) var tmfCounts: [String: UInt64] = [:]
-    public private(set) var eventCounts: [String: UInt64] = [:]
-    /// Commands that completed after more than the stuck threshold.
-    public private(set) var slowCompletions: UInt64 = 0
-    public private(set) var transactionCount: UInt64 = 0
-    /// Commands that did not end GOOD (whether or not `errors` keeps them).
-    public private(set) var errorCount: UInt64 = 0
+    /// What listens to the matcher, apart from it so that the matcher's events go straight
+    /// to it (no buffer, no copy of the matcher per record).
+    private var listeners: Listeners
     private var nextEventqCheckNs: UInt64 = 0
+
+    public var statistics: Statistics { listeners.statistics }
+    public var log: BoundedLog<LogEntry> { listeners.log }
+    public var recent: BoundedLog<Transaction> { listeners.recent }
+    public var errors: BoundedLog<Transaction> { listeners.errors }
+    public var tmfs: BoundedLog<TMFTransaction> { listeners.tmfs }
+    public var events: BoundedLog<EventRecord> { listeners.events }
+    public var findings: BoundedLog<Finding> { listeners.findings }
+    public var findingCounts: [Finding.Kind: UInt64] { listeners.findingCounts }
+    /// TMFs by subtype name and response name ("outstanding" before the response).
+    public var tmfCounts: [String: UInt64] { listeners.tmfCounts }
+    public var eventCounts: [String: UInt64] { listeners.eventCounts }
+    /// Commands that completed after more than the stuck threshold.
+    public var slowCompletions: UInt64 { listeners.slowCompletions }
+    public var transactionCount: UInt64 { listeners.transactionCount }
+    /// Commands that did not end GOOD (whether or not `errors` keeps them).
+    public var errorCount: UInt64 { listeners.errorCount }
+
+    struct Listeners {
+        let stuckThresholdNs: UInt64
+        let keepErrors: Bool
+        var statistics: Statistics
+        var log: BoundedLog<LogEntry>
+        var recent: BoundedLog<Transaction>
+        var errors: BoundedLog<Transaction>
+        var tmfs: BoundedLog<TMFTransaction>
+        var events: BoundedLog<EventRecord>
+        var findings: BoundedLog<Finding>
+        var findingCounts: [Finding.Kind: UInt64] = [:]
+        var tmfCounts: [String: UInt64] = [:]
+        var eventCounts: [String: UInt64] = [:]
+        var slowCompletions: UInt64 = 0
+        var transactionCount: UInt64 = 0
+        var errorCount: UInt64 = 0
+
+        init(options: Options) {
+            stuckThresholdNs = options.stuckThresholdNs
+            keepErrors = options.keepErrors
+            statistics = Statistics(options: options.statistics)
+            log = BoundedLog(limit: options.logLimit)
+            recent = BoundedLog(limit: options.recentLimit)
+            errors = BoundedLog(limit: options.logLimit)
+            tmfs = BoundedLog(limit: options.logLimit)
+            events = BoundedLog(limit: options.logLimit)
+            findings = BoundedLog(limit: options.logLimit)
+        }
+
+        // Inlined where the matcher emits: the event's case is known there, so the enum
+        // and the copies of its payload go away.
+        @inline(__always)
+        mutating func handle(_ e: AnalysisEvent) {
+            statistics.consume(e)
+            switch e {
+            case let .transaction(t):
+                transactionCount += 1
+                recent.append(t)
+                if let l = t.latencyNs, l >= stuckThresholdNs { slowCompletions += 1 }
+                if t.isError {
+                    errorCount += 1
+                    if keepErrors {
+                        // The list keeps what a report prints, not the decodes (memory stays flat).
+                        var slim = t
+                        slim.request = nil
+                        slim.response = nil
+                        errors.append(slim)
+                    }
+                    log.append(LogEntry(timeNs: t.endNs, kind: .error, device: t.device,
+                                        text: "\(t.opcodeName) \(t.lun?.description ?? "?") tag \(t.tag.map(Hex.u64) ?? "?"): \(t.outcome.detail)",
+                                        transactionID: t.id))
+                }
+            case let .tmf(tmf):
+                let response = tmf.response?.name(in: .taskManagement) ?? "sent"
+                tmfCounts["\(tmf.subtype.name) \(response)", default: 0] += 1
+                if tmf.response != nil { tmfs.append(tmf) }
+                log.append(LogEntry(timeNs: tmf.endNs ?? tmf.startNs, kind: .tmf, device: tmf.device, text: tmf.summary))
+            case let .event(ev):
+                eventCounts[ev.event.type.name, default: 0] += 1
+                events.append(ev)
+                log.append(LogEntry(timeNs: ev.timeNs, kind: .event, device: ev.device, text: ev.summary))
+            case let .finding(f):
+                findingCounts[f.kind, default: 0] += 1
+                findings.append(f)
+                log.append(LogEntry(timeNs: f.timeNs, kind: .finding, device: f.device, text: f.summary, transactionID: f.transactionID))
+            case .started, .abandoned:
+                break
+            }
+        }
+    }
 
     public init(options: Options = Options()) {
         self.options = options
         matcher = TransactionMatcher(options: options.matcher)
-        statistics = Statistics(options: options.statistics)
-        log = BoundedLog(limit: options.logLimit)
-        recent = BoundedLog(limit: options.recentLimit)
-        errors = BoundedLog(limit: options.logLimit)
-        tmfs = BoundedLog(limit: options.logLimit)
-        events = BoundedLog(limit: options.logLimit)
-        findings = BoundedLog(limit: options.logLimit)
+        listeners = Listeners(options: options)
     }
 
     public mutating func consume(_ record: CaptureRecord) {
@@ -103,90 +172,63 @@ public struct Analyzer {
         consume(decoded)
     }
 
+    /// A record read in place (a capture file through libpcap): commands and completions take
+    /// the cheap decode (their transactions carry no `request`/`response` decodes), every
+    /// other record the full one, with one pairing state.
+    public mutating func consume(_ view: RecordView) {
+        let fast = decoder.decodeFast(view)
+        guard fast != .full else {
+            consume(decoder.decode(view.record))
+            return
+        }
+        matcher.consume(view, fast, command: decoder.command, response: decoder.response, deviceName: decoder.deviceName) {
+            listeners.handle($0)
+        }
+        checkEventq(at: view.timestampNs)
+    }
+
     /// For a caller that also prints the decoded records (one decoder for both).
     public mutating func consume(_ decoded: DecodedRecord) {
-        // The matcher is moved out while it works, so that its events go straight to the
-        // listeners (no buffer, no copies) without two accesses to `self` overlapping.
-        var m = matcher
-        matcher = TransactionMatcher(options: options.matcher)
-        m.consume(decoded) { handle($0) }
+        matcher.consume(decoded) { listeners.handle($0) }
         let t = decoded.record.timestampNs
+        checkEventq(at: t)
+        if case let .deviceState(marker) = decoded.record.body {
+            listeners.log.append(LogEntry(timeNs: t, kind: .device, device: decoded.record.deviceInstance,
+                                          text: "\(decoded.deviceName) \(decoded.queueName) \(marker.state.name) generation \(marker.generation)"))
+        } else if case let .drop(marker) = decoded.record.body {
+            listeners.log.append(LogEntry(timeNs: t, kind: .device, device: decoded.record.deviceInstance,
+                                          text: "\(decoded.deviceName) \(decoded.queueName) \(marker.count) chains dropped (\(marker.reason == .availableLapped ? "available" : "used") ring lapped)"))
+        }
+    }
+
+    private mutating func checkEventq(at t: UInt64) {
         if t >= nextEventqCheckNs {
             nextEventqCheckNs = t + 100_000_000
-            m.checkEventq(at: t) { handle($0) }
-        }
-        matcher = m
-        if case let .deviceState(marker) = decoded.record.body {
-            log.append(LogEntry(timeNs: t, kind: .device, device: decoded.record.deviceInstance,
-                                text: "\(decoded.deviceName) \(decoded.queueName) \(marker.state.name) generation \(marker.generation)"))
-        } else if case let .drop(marker) = decoded.record.body {
-            log.append(LogEntry(timeNs: t, kind: .device, device: decoded.record.deviceInstance,
-                                text: "\(decoded.deviceName) \(decoded.queueName) \(marker.count) chains dropped (\(marker.reason == .availableLapped ? "available" : "used") ring lapped)"))
+            matcher.checkEventq(at: t) { listeners.handle($0) }
         }
     }
 
     /// Call with the wall clock while live (no records may come while a device is stuck),
     /// or at the end of a file with its last timestamp.
     public mutating func tick(at nowNs: UInt64) {
-        var m = matcher
-        matcher = TransactionMatcher(options: options.matcher)
-        m.checkEventq(at: nowNs) { handle($0) }
-        matcher = m
-    }
-
-    private mutating func handle(_ e: AnalysisEvent) {
-        statistics.consume(e)
-        switch e {
-        case let .transaction(t):
-            transactionCount += 1
-            recent.append(t)
-            if let l = t.latencyNs, l >= options.stuckThresholdNs { slowCompletions += 1 }
-            if t.isError {
-                errorCount += 1
-                if options.keepErrors {
-                    // The list keeps what a report prints, not the decodes (memory stays flat).
-                    var slim = t
-                    slim.request = nil
-                    slim.response = nil
-                    errors.append(slim)
-                }
-                log.append(LogEntry(timeNs: t.endNs, kind: .error, device: t.device,
-                                    text: "\(t.opcodeName) \(t.lun?.description ?? "?") tag \(t.tag.map(Hex.u64) ?? "?"): \(t.outcome.detail)",
-                                    transactionID: t.id))
-            }
-        case let .tmf(tmf):
-            let response = tmf.response?.name(in: .taskManagement) ?? "sent"
-            tmfCounts["\(tmf.subtype.name) \(response)", default: 0] += 1
-            if tmf.response != nil { tmfs.append(tmf) }
-            log.append(LogEntry(timeNs: tmf.endNs ?? tmf.startNs, kind: .tmf, device: tmf.device, text: tmf.summary))
-        case let .event(ev):
-            eventCounts[ev.event.type.name, default: 0] += 1
-            events.append(ev)
-            log.append(LogEntry(timeNs: ev.timeNs, kind: .event, device: ev.device, text: ev.summary))
-        case let .finding(f):
-            findingCounts[f.kind, default: 0] += 1
-            findings.append(f)
-            log.append(LogEntry(timeNs: f.timeNs, kind: .finding, device: f.device, text: f.summary, transactionID: f.transactionID))
-        case .started, .abandoned:
-            break
-        }
+        matcher.checkEventq(at: nowNs) { listeners.handle($0) }
     }
 
     /// Statistics start again from now; the commands in flight stay in flight.
     public mutating func reset() {
-        statistics.reset(inFlight: Array(matcher.inFlight.values), at: matcher.lastNs)
-        log.removeAll()
-        recent.removeAll()
-        errors.removeAll()
-        tmfs.removeAll()
-        events.removeAll()
-        findings.removeAll()
-        findingCounts = [:]
-        tmfCounts = [:]
-        eventCounts = [:]
-        slowCompletions = 0
-        transactionCount = 0
-        errorCount = 0
+        listeners.statistics.reset(inFlight: Array(matcher.inFlight.values), at: matcher.lastNs)
+        listeners.log.removeAll()
+        listeners.recent.removeAll()
+        listeners.errors.removeAll()
+        listeners.tmfs.removeAll()
+        listeners.events.removeAll()
+        listeners.findings.removeAll()
+        listeners.findingCounts = [:]
+        listeners.tmfCounts = [:]
+        listeners.eventCounts = [:]
+        listeners.slowCompletions = 0
+        listeners.transactionCount = 0
+        listeners.errorCount = 0
     }
 
     public func stuck(at nowNs: UInt64? = nil) -> [InFlightCommand] {

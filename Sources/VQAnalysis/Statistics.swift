@@ -286,11 +286,29 @@ public struct Statistics {
         public var groupings: [Grouping] = Grouping.standard
         public var windowNs: UInt64 = 10_000_000_000
         public var windowSlots = 10
+        /// Keep the sliding window (`top`); a report over a whole file does without it
+        /// (its rows' `window` figures stay zero).
+        public var window = true
         public init() {}
     }
 
     public let options: Options
-    private var groups: [[GroupKey: GroupState]]
+    /// Every group's state, and per grouping where its groups are in `states`.
+    private var states: [GroupState] = []
+    private var index: [[GroupKey: Int]]
+    /// Per combination of device, queue, LUN, opcode and outcome group (a key with every
+    /// dimension), where its group of each grouping is in `states` (-1: not made yet), at
+    /// `comboSlots[offset + grouping]`: one lookup per command instead of one per grouping.
+    private var combos: [GroupKey: Int] = [:]
+    private var comboSlots: [Int] = []
+    private var lastCombo = GroupKey()
+    private var lastComboOffset = -1
+    /// Without the window, a command's totals go to its combination alone (one histogram
+    /// record instead of one per grouping); `rows` merges them per group (exact: counts,
+    /// sums, extremes and histogram buckets add up). Indexed by combination offset / count.
+    private var comboTotals: [Accumulator] = []
+    /// `tracksDepth` of each grouping (read per command: no copies of the groupings).
+    private let tracksDepth: [Bool]
     private let slotNs: UInt64
     public private(set) var firstNs: UInt64?
     public private(set) var lastNs: UInt64 = 0
@@ -298,10 +316,12 @@ public struct Statistics {
     public init(options: Options = Options()) {
         precondition(options.windowSlots > 0 && options.windowNs >= UInt64(options.windowSlots), "a window needs slots")
         self.options = options
-        groups = Array(repeating: [:], count: options.groupings.count)
+        index = Array(repeating: [:], count: options.groupings.count)
+        tracksDepth = options.groupings.map(\.tracksDepth)
         slotNs = options.windowNs / UInt64(options.windowSlots)
     }
 
+    @inline(__always)
     public mutating func consume(_ event: AnalysisEvent) {
         switch event {
         case let .started(c):
@@ -322,10 +342,47 @@ public struct Statistics {
         if ns > lastNs { lastNs = ns }
     }
 
+    /// Where the groups of a combination's groupings are listed in `comboSlots`.
+    @inline(__always)
+    private mutating func comboOffset(_ combo: GroupKey) -> Int {
+        if lastComboOffset >= 0 && combo == lastCombo { return lastComboOffset }
+        let offset: Int
+        if let known = combos[combo] {
+            offset = known
+        } else {
+            offset = comboSlots.count
+            comboSlots += Array(repeating: -1, count: options.groupings.count)
+            combos[combo] = offset
+            if !options.window { comboTotals.append(Accumulator(digits: .three)) }
+        }
+        lastCombo = combo
+        lastComboOffset = offset
+        return offset
+    }
+
+    /// The state of grouping `g`'s group for a combination, made when first needed.
+    @inline(__always)
+    private mutating func stateIndex(_ offset: Int, _ g: Int, _ combo: GroupKey) -> Int {
+        let known = comboSlots[offset + g]
+        if known >= 0 { return known }
+        let key = options.groupings[g].key(device: combo.device, queue: combo.queue, lun: combo.lun, opcode: combo.opcode, outcome: combo.outcome)
+        let i: Int
+        if let existing = index[g][key] {
+            i = existing
+        } else {
+            i = states.count
+            states.append(GroupState())
+            index[g][key] = i
+        }
+        comboSlots[offset + g] = i
+        return i
+    }
+
     private mutating func depth(_ delta: Int, _ device: UInt16, _ queue: UInt16, _ lun: LUNAddress?, _ opcode: OpcodeKey?, at ns: UInt64) {
-        for (i, g) in options.groupings.enumerated() where g.tracksDepth {
-            let key = g.key(device: device, queue: queue, lun: lun, opcode: opcode, outcome: .good)
-            groups[i][key, default: GroupState()].depth.change(delta, at: ns)
+        let combo = GroupKey(device: device, queue: queue, lun: lun, opcode: opcode, outcome: .good)
+        let offset = comboOffset(combo)
+        for g in tracksDepth.indices where tracksDepth[g] {
+            states[stateIndex(offset, g, combo)].depth.change(delta, at: ns)
         }
     }
 
@@ -333,11 +390,20 @@ public struct Statistics {
         // A command outstanding when the tap attached has no true start: no latency.
         let latency = t.flags.contains(.preAttach) ? nil : t.latencyNs
         let epoch = t.endNs / slotNs
-        let slotCount = options.windowSlots
-        for (i, g) in options.groupings.enumerated() {
-            let key = g.key(device: t.device, queue: t.queue, lun: t.lun, opcode: t.opcode, outcome: t.outcome)
-            Self.update(&groups[i][key, default: GroupState()], t, latency: latency, epoch: epoch, slotCount: slotCount,
-                        tracksDepth: g.tracksDepth)
+        let slotCount = options.window ? options.windowSlots : 0
+        let combo = GroupKey(device: t.device, queue: t.queue, lun: t.lun, opcode: t.opcode, outcome: t.outcome.group)
+        let offset = comboOffset(combo)
+        if !options.window {
+            for g in tracksDepth.indices {
+                let i = stateIndex(offset, g, combo)
+                if tracksDepth[g], t.startNs != nil { states[i].depth.change(-1, at: t.endNs) }
+            }
+            comboTotals[offset / tracksDepth.count].add(t, latency: latency)
+            return
+        }
+        for g in tracksDepth.indices {
+            Self.update(&states[stateIndex(offset, g, combo)], t, latency: latency, epoch: epoch, slotCount: slotCount,
+                        tracksDepth: tracksDepth[g])
         }
     }
 
@@ -345,6 +411,8 @@ public struct Statistics {
                                tracksDepth: Bool) {
         if state.firstNs == nil { state.firstNs = t.startNs ?? t.endNs }
         state.total.add(t, latency: latency)
+        if tracksDepth, t.startNs != nil { state.depth.change(-1, at: t.endNs) }
+        guard slotCount > 0 else { return }
         if state.slots.isEmpty {
             state.slots = (0..<slotCount).map { _ in (UInt64.max, Accumulator(digits: .two)) }
         }
@@ -354,12 +422,16 @@ public struct Statistics {
             state.slots[s].acc.clear()
         }
         state.slots[s].acc.add(t, latency: latency)
-        if tracksDepth, t.startNs != nil { state.depth.change(-1, at: t.endNs) }
     }
 
     /// Forget everything but the commands in flight now.
     public mutating func reset(inFlight: [InFlightCommand], at nowNs: UInt64) {
-        groups = Array(repeating: [:], count: options.groupings.count)
+        states = []
+        index = Array(repeating: [:], count: options.groupings.count)
+        combos = [:]
+        comboSlots = []
+        comboTotals = []
+        lastComboOffset = -1
         firstNs = nowNs
         lastNs = nowNs
         for (i, g) in options.groupings.enumerated() where g.tracksDepth {
@@ -370,7 +442,8 @@ public struct Statistics {
             for (key, n) in counts {
                 var state = GroupState()
                 state.depth = DepthGauge(current: n, at: nowNs)
-                groups[i][key] = state
+                index[i][key] = states.count
+                states.append(state)
             }
         }
     }
@@ -385,7 +458,14 @@ public struct Statistics {
         // The window is the slots it holds; at the start of a run it is as long as the run.
         let windowStart = Swift.max(oldestEpoch * slotNs, firstNs ?? now)
         let windowSeconds = Double(now > windowStart ? now - windowStart : 0) / 1e9
-        return groups[i].map { key, state -> GroupRow in
+        var merged: [Int: Accumulator] = [:]
+        for (c, acc) in comboTotals.enumerated() {
+            let at = comboSlots[c * tracksDepth.count + i]
+            if at >= 0 { merged[at, default: Accumulator(digits: .three)].merge(acc) }
+        }
+        return index[i].map { key, at -> GroupRow in
+            var state = states[at]
+            if !options.window { state.total = merged[at] ?? Accumulator(digits: .three) }
             var w = Accumulator(digits: .two)
             for slot in state.slots where slot.epoch != .max && slot.epoch >= oldestEpoch && slot.epoch <= nowEpoch {
                 w.merge(slot.acc)
@@ -407,7 +487,11 @@ public struct Statistics {
     public func combinedHistogram(_ grouping: Grouping = .device) -> (summary: LatencySummary, buckets: [HistogramBucket]) {
         guard let i = options.groupings.firstIndex(of: grouping) else { return (LatencySummary(), []) }
         var all = Accumulator(digits: .three)
-        for state in groups[i].values { all.merge(state.total) }
+        if options.window {
+            for at in index[i].values { all.merge(states[at].total) }
+        } else {
+            for acc in comboTotals { all.merge(acc) }
+        }
         return (all.latency, Self.log2Buckets(all.histogram))
     }
 

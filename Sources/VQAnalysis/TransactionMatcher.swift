@@ -98,16 +98,51 @@ public struct TransactionMatcher {
         public init() {}
     }
 
-    private struct TagKey: Hashable {
+    struct TagKey {
         var device: UInt16
         var lun: LUNAddress?
         var tag: UInt64
+
+        /// Device and LUN in one word (bit 63 marks a used entry of `TagTable`).
+        var high: UInt64 { 1 << 63 | UInt64(device) << 32 | (lun.map { 1 << 24 | UInt64($0.target) << 16 | UInt64($0.lun) } ?? 0) }
     }
 
     public let options: Options
     /// Commands in flight, keyed by device << 32 | queue << 16 | head.
-    public private(set) var inFlight: [UInt64: InFlightCommand] = [:]
-    private var byTag: [TagKey: UInt64] = [:]
+    public var inFlight: [UInt64: InFlightCommand] {
+        var out: [UInt64: InFlightCommand] = [:]
+        out.reserveCapacity(inFlightCount)
+        for c in inFlightCommands { out[Self.slot(c.device, c.queue, c.head)] = c }
+        return out
+    }
+    public private(set) var inFlightCount = 0
+    /// The commands in flight, per device and queue (`queueSlots`: device << 16 | queue to
+    /// its index, `queueKeys` back), by descriptor head: two array accesses per command, no
+    /// hashing, plain data (a request's decode, when there is one, waits in `requests`).
+    private var heads: [[Flight]] = []
+    private var queueKeys: [UInt32] = []
+    private var queueSlots: [UInt32: Int] = [:]
+    private var requests: [UInt64: ChainDecode] = [:]
+    private var lastQueueKey: UInt32 = .max
+    private var lastQueueSlot = 0
+
+    /// An `InFlightCommand` as `heads` keeps it.
+    private struct Flight {
+        var used = false
+        var hasRequest = false
+        var preAttach = false
+        var direction = SCSIDataDirection.unknown
+        var id: UInt64 = 0
+        var startNs: UInt64 = 0
+        var tag: UInt64 = 0
+        var bytesOut: UInt64 = 0
+        var lun: LUNAddress?
+        var opcode: OpcodeKey?
+        var lba: UInt64?
+        var blocks: UInt32?
+        var tmfSerial: UInt64?
+    }
+    private var byTag = TagTable()
     /// TMFs sent and not answered, keyed like `inFlight`.
     public private(set) var pendingTMFs: [UInt64: TMFTransaction] = [:]
     public private(set) var eventq: [UInt16: EventqAccount] = [:]
@@ -116,6 +151,8 @@ public struct TransactionMatcher {
     public private(set) var lastNs: UInt64 = 0
     public private(set) var firstNs: UInt64?
     private var nextTMFSerial: UInt64 = 1
+    /// The device the last fast record named (its `devices` entry exists).
+    private var knownDevice: UInt16?
     /// Devices seen, with their latest name, features and configuration.
     public private(set) var devices: [UInt16: DeviceInfo] = [:]
 
@@ -135,6 +172,77 @@ public struct TransactionMatcher {
 
     static func slot(_ device: UInt16, _ queue: UInt16, _ head: UInt16) -> UInt64 {
         UInt64(device) << 32 | UInt64(queue) << 16 | UInt64(head)
+    }
+
+    private var inFlightCommands: [InFlightCommand] {
+        var out: [InFlightCommand] = []
+        for q in heads.indices {
+            for h in heads[q].indices where heads[q][h].used { out.append(command(q, h)) }
+        }
+        return out
+    }
+
+    private func command(_ q: Int, _ h: Int) -> InFlightCommand {
+        let f = heads[q][h]
+        let device = UInt16(truncatingIfNeeded: queueKeys[q] >> 16), queue = UInt16(truncatingIfNeeded: queueKeys[q])
+        return InFlightCommand(device: device, queue: queue, head: UInt16(truncatingIfNeeded: h), id: f.id, startNs: f.startNs,
+                               tag: f.tag, lun: f.lun, opcode: f.opcode, direction: f.direction, lba: f.lba, blocks: f.blocks,
+                               bytesOut: f.bytesOut, preAttach: f.preAttach, tmfSerial: f.tmfSerial,
+                               request: f.hasRequest ? requests[Self.slot(device, queue, UInt16(truncatingIfNeeded: h))] : nil)
+    }
+
+    @inline(__always)
+    private mutating func queueSlot(_ device: UInt16, _ queue: UInt16) -> Int {
+        let k = UInt32(device) << 16 | UInt32(queue)
+        if k == lastQueueKey { return lastQueueSlot }
+        let i: Int
+        if let known = queueSlots[k] {
+            i = known
+        } else {
+            i = heads.count
+            heads.append([])
+            queueKeys.append(k)
+            queueSlots[k] = i
+        }
+        lastQueueKey = k
+        lastQueueSlot = i
+        return i
+    }
+
+    /// The command in flight at a slot key (`slot(device, queue, head)`).
+    private func inFlightCommand(at key: UInt64) -> InFlightCommand? {
+        guard let q = queueSlots[UInt32(truncatingIfNeeded: key >> 16)] else { return nil }
+        let h = Int(key & 0xffff)
+        return h < heads[q].count && heads[q][h].used ? command(q, h) : nil
+    }
+
+    /// Takes the command in flight at a slot out; with `id`, only the command of that
+    /// transaction (or any, for id 0).
+    @inline(__always)
+    private mutating func take(_ device: UInt16, _ queue: UInt16, _ head: UInt16, id: UInt64? = nil) -> InFlightCommand? {
+        let q = queueSlot(device, queue), h = Int(head)
+        guard h < heads[q].count, heads[q][h].used else { return nil }
+        if let id, heads[q][h].id != id && id != 0 { return nil }
+        let c = command(q, h)
+        if heads[q][h].hasRequest { requests[Self.slot(device, queue, head)] = nil }
+        heads[q][h].used = false
+        inFlightCount -= 1
+        return c
+    }
+
+    private mutating func put(_ c: InFlightCommand) {
+        let q = queueSlot(c.device, c.queue), h = Int(c.head)
+        if h >= heads[q].count { heads[q] += Array(repeating: Flight(), count: max(h + 1, 256) - heads[q].count) }
+        if !heads[q][h].used { inFlightCount += 1 }
+        let key = Self.slot(c.device, c.queue, c.head)
+        if let request = c.request {
+            requests[key] = request
+        } else if heads[q][h].hasRequest {
+            requests[key] = nil
+        }
+        heads[q][h] = Flight(used: true, hasRequest: c.request != nil, preAttach: c.preAttach, direction: c.direction, id: c.id,
+                             startNs: c.startNs, tag: c.tag, bytesOut: c.bytesOut, lun: c.lun, opcode: c.opcode, lba: c.lba,
+                             blocks: c.blocks, tmfSerial: c.tmfSerial)
     }
 
     public mutating func consume(_ d: DecodedRecord, _ emit: (AnalysisEvent) -> Void) {
@@ -185,6 +293,41 @@ public struct TransactionMatcher {
         }
     }
 
+    /// `consume` for a command or completion that `RecordDecoder.decodeFast` decoded (no
+    /// field trees: the transactions it makes carry no `request`/`response` decodes).
+    public mutating func consume(_ v: RecordView, _ fast: FastDecode, command: CommandRequestKey, response: CommandResponseKey,
+                                 deviceName: String, _ emit: (AnalysisEvent) -> Void) {
+        health.records += 1
+        if firstNs == nil { firstNs = v.timestampNs }
+        if v.timestampNs > lastNs { lastNs = v.timestampNs }
+        if v.deviceInstance != knownDevice {
+            if devices[v.deviceInstance] == nil { devices[v.deviceInstance] = DeviceInfo(name: deviceName) }
+            knownDevice = v.deviceInstance
+        }
+        let flags = v.flags
+        switch fast {
+        case .request:
+            if flags.contains(.torn) { health.torn += 1 }
+            if flags.contains(.snaplenTruncated) { health.snaplenTruncated += 1 }
+            health.available += 1
+            let c = command
+            commandStarted(device: v.deviceInstance, queue: v.queue, head: v.head, id: v.transactionID, startNs: v.timestampNs,
+                           flags: flags, bytesOut: c.payloadLength, request: nil,
+                           tag: c.id, lun: LUNAddress(target: c.target, lun: c.lun), opcode: OpcodeKey(opcode: c.opcode),
+                           direction: c.direction, lba: c.hasLBA ? c.lba : nil, blocks: c.hasLBA ? c.blocks : nil, emit)
+        case let .completion(paired):
+            if flags.contains(.torn) && !paired { health.torn += 1 }
+            if flags.contains(.snaplenTruncated) { health.snaplenTruncated += 1 }
+            health.used += 1
+            commandCompleted(device: v.deviceInstance, queue: v.queue, head: v.head, id: v.transactionID, endNs: v.timestampNs,
+                             flags: flags, latencyNs: v.latencyNs, request: nil, response: nil,
+                             outcome: Outcome(response: response.response, status: response.status), bytesIn: response.payloadLength,
+                             residual: response.residual, senseExceeds: nil, emit)
+        case .full:
+            break
+        }
+    }
+
     private func writableLength(_ segments: [RecordSegment]) -> UInt64 {
         segments.reduce(0) { $0 + ($1.isWritable ? UInt64($1.length) : 0) }
     }
@@ -203,10 +346,10 @@ public struct TransactionMatcher {
         // As the record decoder does: after a reset nothing in flight on the queue survives.
         if r.queue == 1 || r.queue == 0xffff { eventq[r.deviceInstance] = nil }
         if m.state == .reset && (r.queue == 0 || r.queue == 0xffff) { health.deviceResets += 1 }
-        let gone = inFlight.filter { $0.value.device == r.deviceInstance && (r.queue == 0xffff || $0.value.queue == r.queue) }
-        for (key, command) in gone {
-            inFlight[key] = nil
-            byTag[TagKey(device: command.device, lun: command.lun, tag: command.tag)] = nil
+        let gone = inFlightCommands.filter { $0.device == r.deviceInstance && (r.queue == 0xffff || $0.queue == r.queue) }
+        for command in gone {
+            _ = take(command.device, command.queue, command.head)
+            byTag.removeValue(forKey: TagKey(device: command.device, lun: command.lun, tag: command.tag))
             emit(.abandoned(command))
         }
         pendingTMFs = pendingTMFs.filter { !($0.value.device == r.deviceInstance && (r.queue == 0xffff || r.queue == 0)) }
@@ -216,75 +359,111 @@ public struct TransactionMatcher {
 
     private mutating func commandStarted(_ d: DecodedRecord, _ emit: (AnalysisEvent) -> Void) {
         let r = d.record
-        let key = Self.slot(r.deviceInstance, r.queue, r.head)
-        if let old = inFlight.removeValue(forKey: key) {
+        var tag: UInt64?, lun: LUNAddress?, opcode: OpcodeKey?, direction = SCSIDataDirection.unknown
+        var lba: UInt64?, blocks: UInt32?
+        if case let .commandRequest(req)? = d.decode?.message {
+            tag = req.id
+            lun = LUNAddress(req.lun)
+            if case let .success(c) = req.command {
+                opcode = OpcodeKey(opcode: c.opcode, serviceAction: c.serviceAction)
+                direction = c.dataDirection
+                lba = c.lba
+                blocks = c.transferLength
+            }
+        }
+        commandStarted(device: r.deviceInstance, queue: r.queue, head: r.head, id: r.transactionID, startNs: r.timestampNs,
+                       flags: r.flags, bytesOut: d.decode?.payloadLength ?? 0, request: d.decode,
+                       tag: tag, lun: lun, opcode: opcode, direction: direction, lba: lba, blocks: blocks, emit)
+    }
+
+    /// A command made available; `tag` nil when the request did not decode.
+    private mutating func commandStarted(device: UInt16, queue: UInt16, head: UInt16, id: UInt64, startNs: UInt64, flags: RecordFlags,
+                                         bytesOut: UInt64, request: ChainDecode?, tag: UInt64?, lun: LUNAddress?, opcode: OpcodeKey?,
+                                         direction: SCSIDataDirection, lba: UInt64?, blocks: UInt32?, _ emit: (AnalysisEvent) -> Void) {
+        let key = Self.slot(device, queue, head)
+        if let old = take(device, queue, head) {
             // The head came back without a completion we saw: the used record was lost.
             forgetTag(old, key: key)
             emit(.abandoned(old))
         }
-        var command = InFlightCommand(device: r.deviceInstance, queue: r.queue, head: r.head, id: r.transactionID,
-                                      startNs: r.timestampNs, tag: 0, lun: nil, opcode: nil, direction: .unknown,
-                                      lba: nil, blocks: nil, bytesOut: d.decode?.payloadLength ?? 0,
-                                      preAttach: r.flags.contains(.preAttach), tmfSerial: nil, request: d.decode)
-        if case let .commandRequest(req)? = d.decode?.message {
-            command.tag = req.id
-            command.lun = LUNAddress(req.lun)
-            if case let .success(c) = req.command {
-                command.opcode = OpcodeKey(opcode: c.opcode, serviceAction: c.serviceAction)
-                command.direction = c.dataDirection
-                command.lba = c.lba
-                command.blocks = c.transferLength
+        var command = InFlightCommand(device: device, queue: queue, head: head, id: id,
+                                      startNs: startNs, tag: 0, lun: nil, opcode: nil, direction: .unknown,
+                                      lba: nil, blocks: nil, bytesOut: bytesOut,
+                                      preAttach: flags.contains(.preAttach), tmfSerial: nil, request: request)
+        if let tag {
+            command.tag = tag
+            command.lun = lun
+            command.opcode = opcode
+            command.direction = direction
+            command.lba = lba
+            command.blocks = blocks
+            let tagKey = TagKey(device: device, lun: lun, tag: tag)
+            if let otherKey = byTag.updateValue(key, forKey: tagKey), let other = inFlightCommand(at: otherKey) {
+                emit(.finding(Finding(kind: .tagReused, timeNs: startNs, device: device, queue: queue,
+                                      transactionID: id,
+                                      detail: "tag \(Hex.u64(tag)) on LUN \(command.lun?.description ?? "?") reused by \(command.opcodeName) while \(other.opcodeName) (queue \(other.queue) head \(other.head)) is in flight for \(Figures.format(other.age(at: startNs)))")))
             }
-            let tagKey = TagKey(device: r.deviceInstance, lun: command.lun, tag: req.id)
-            if let otherKey = byTag[tagKey], let other = inFlight[otherKey] {
-                emit(.finding(Finding(kind: .tagReused, timeNs: r.timestampNs, device: r.deviceInstance, queue: r.queue,
-                                      transactionID: r.transactionID,
-                                      detail: "tag \(Hex.u64(req.id)) on LUN \(command.lun?.description ?? "?") reused by \(command.opcodeName) while \(other.opcodeName) (queue \(other.queue) head \(other.head)) is in flight for \(Figures.format(other.age(at: r.timestampNs)))")))
-            }
-            byTag[tagKey] = key
         }
-        inFlight[key] = command
+        put(command)
         emit(.started(command))
     }
 
     private mutating func forgetTag(_ c: InFlightCommand, key: UInt64) {
         let tagKey = TagKey(device: c.device, lun: c.lun, tag: c.tag)
-        if byTag[tagKey] == key { byTag[tagKey] = nil }
+        if byTag[tagKey] == key { byTag.removeValue(forKey: tagKey) }
     }
 
     private mutating func commandCompleted(_ d: DecodedRecord, _ emit: (AnalysisEvent) -> Void) {
         let r = d.record
-        let key = Self.slot(r.deviceInstance, r.queue, r.head)
-        var started: InFlightCommand?
-        if let c = inFlight[key], c.id == r.transactionID || r.transactionID == 0 {
-            started = c
-            inFlight[key] = nil
-            forgetTag(c, key: key)
+        var outcome: Outcome?, bytesIn: UInt64 = 0, residual: UInt32 = 0
+        var senseExceeds: (length: UInt32, size: Int)?
+        if case let .commandResponse(resp)? = d.decode?.message {
+            outcome = Outcome(resp)
+            bytesIn = d.decode?.payloadLength ?? 0
+            residual = resp.residual
+            if resp.senseLengthExceedsSize { senseExceeds = (resp.senseLength, resp.senseSize) }
         }
-        var t = Transaction(device: r.deviceInstance, queue: r.queue, head: r.head, id: r.transactionID, tag: started?.tag,
+        commandCompleted(device: r.deviceInstance, queue: r.queue, head: r.head, id: r.transactionID, endNs: r.timestampNs,
+                         flags: r.flags, latencyNs: r.latencyNs, request: d.request, response: d.decode,
+                         outcome: outcome,
+                         bytesIn: bytesIn, residual: residual, senseExceeds: senseExceeds, emit)
+    }
+
+    /// A command returned; `outcome` nil when the response did not decode.
+    private mutating func commandCompleted(device: UInt16, queue: UInt16, head: UInt16, id: UInt64, endNs: UInt64, flags: RecordFlags,
+                                           latencyNs: UInt64, request: ChainDecode?, response: ChainDecode?, outcome: Outcome?,
+                                           bytesIn: UInt64, residual: UInt32, senseExceeds: (length: UInt32, size: Int)?,
+                                           _ emit: (AnalysisEvent) -> Void) {
+        let key = Self.slot(device, queue, head)
+        var started: InFlightCommand?
+        if let c = take(device, queue, head, id: id) {
+            forgetTag(c, key: key)
+            started = c
+        }
+        var t = Transaction(device: device, queue: queue, head: head, id: id, tag: started?.tag,
                             lun: started?.lun, opcode: started?.opcode, direction: started?.direction ?? .unknown,
-                            lba: started?.lba, blocks: started?.blocks, startNs: started?.startNs, endNs: r.timestampNs,
+                            lba: started?.lba, blocks: started?.blocks, startNs: started?.startNs, endNs: endNs,
                             latencyNs: nil, bytesIn: 0, bytesOut: 0, outcome: .undecodable, tmfSerial: started?.tmfSerial,
-                            flags: r.flags, request: started?.request ?? d.request, response: d.decode)
+                            flags: flags, request: started?.request ?? request, response: response)
         if let started {
-            t.latencyNs = r.latencyNs > 0 ? r.latencyNs : started.age(at: r.timestampNs)
+            t.latencyNs = latencyNs > 0 ? latencyNs : started.age(at: endNs)
             if started.preAttach { t.flags.insert(.preAttach) }
         } else {
             health.orphans += 1
-            if !r.flags.contains(.preAttach) {
-                emit(.finding(Finding(kind: .orphanCompletion, timeNs: r.timestampNs, device: r.deviceInstance, queue: r.queue,
-                                      transactionID: r.transactionID, detail: "\(d.queueName) head \(r.head) completed with no request seen")))
+            if !flags.contains(.preAttach) {
+                emit(.finding(Finding(kind: .orphanCompletion, timeNs: endNs, device: device, queue: queue,
+                                      transactionID: id, detail: "\(VirtioSCSIQueueRole(queue: queue).name) head \(head) completed with no request seen")))
             }
         }
-        if case let .commandResponse(resp)? = d.decode?.message {
-            t.outcome = Outcome(resp)
-            t.bytesIn = d.decode?.payloadLength ?? 0
+        if let outcome {
+            t.outcome = outcome
+            t.bytesIn = bytesIn
             let out = started?.bytesOut ?? 0
-            t.bytesOut = started?.direction == .toDevice ? out - min(out, UInt64(resp.residual)) : out
-            if resp.senseLengthExceedsSize {
-                emit(.finding(Finding(kind: .senseLengthExceeds, timeNs: r.timestampNs, device: r.deviceInstance, queue: r.queue,
-                                      transactionID: r.transactionID,
-                                      detail: "\(t.opcodeName) tag \(t.tag.map(Hex.u64) ?? "?"): sense_len \(resp.senseLength) > sense_size \(resp.senseSize)")))
+            t.bytesOut = started?.direction == .toDevice ? out - min(out, UInt64(residual)) : out
+            if let senseExceeds {
+                emit(.finding(Finding(kind: .senseLengthExceeds, timeNs: endNs, device: device, queue: queue,
+                                      transactionID: id,
+                                      detail: "\(t.opcodeName) tag \(t.tag.map(Hex.u64) ?? "?"): sense_len \(senseExceeds.length) > sense_size \(senseExceeds.size)")))
             }
         }
         if let serial = t.tmfSerial, t.outcome.isAbortedOrReset {
@@ -306,18 +485,18 @@ public struct TransactionMatcher {
         nextTMFSerial += 1
         var named: [UInt64] = []
         func name(_ key: UInt64) {
-            guard var c = inFlight[key] else { return }
+            guard var c = inFlightCommand(at: key) else { return }
             if named.count < options.maxNamedPerTMF { named.append(c.id) }
             if c.tmfSerial == nil || req.subtype != .queryTask && req.subtype != .queryTaskSet { c.tmfSerial = serial }
-            inFlight[key] = c
+            put(c)
         }
         switch req.subtype {
         case .abortTask, .queryTask:
             if let key = byTag[TagKey(device: r.deviceInstance, lun: lun, tag: req.id)] { name(key) }
         case .abortTaskSet, .clearTaskSet, .logicalUnitReset, .queryTaskSet:
-            for (key, c) in inFlight where c.device == r.deviceInstance && c.lun == lun { name(key) }
+            for c in inFlightCommands where c.device == r.deviceInstance && c.lun == lun { name(Self.slot(c.device, c.queue, c.head)) }
         case .itNexusReset:
-            for (key, c) in inFlight where c.device == r.deviceInstance && c.lun?.target == lun?.target { name(key) }
+            for c in inFlightCommands where c.device == r.deviceInstance && c.lun?.target == lun?.target { name(Self.slot(c.device, c.queue, c.head)) }
         default:
             break
         }
@@ -334,7 +513,7 @@ public struct TransactionMatcher {
               var tmf = pendingTMFs.removeValue(forKey: Self.slot(r.deviceInstance, r.queue, r.head)) else { return }
         tmf.endNs = r.timestampNs
         tmf.response = resp.response
-        let stillInFlight = Set(inFlight.values.lazy.filter { $0.tmfSerial == tmf.serial }.map(\.id))
+        let stillInFlight = Set(inFlightCommands.lazy.filter { $0.tmfSerial == tmf.serial }.map(\.id))
         tmf.outstandingAtResponse = tmf.named.filter { stillInFlight.contains($0) }.count
         let completed = resp.response == .ok || resp.response == .functionSucceeded
         if tmf.aborts && completed && tmf.outstandingAtResponse > 0 {
@@ -399,6 +578,102 @@ public struct TransactionMatcher {
 
     /// Commands in flight longer than `thresholdNs` at `nowNs`, oldest first.
     public func stuck(at nowNs: UInt64, thresholdNs: UInt64) -> [InFlightCommand] {
-        inFlight.values.filter { $0.age(at: nowNs) >= thresholdNs }.sorted { ($0.startNs, $0.id) < ($1.startNs, $1.id) }
+        inFlightCommands.filter { $0.age(at: nowNs) >= thresholdNs }.sorted { ($0.startNs, $0.id) < ($1.startNs, $1.id) }
+    }
+}
+
+/// The commands in flight by device, LUN and tag (their slot keys): open addressing with
+/// linear probing and backward-shift deletion, and a multiplicative hash. It is touched twice
+/// per command, where a Dictionary's SipHash costs more than the matching itself.
+struct TagTable {
+    private var highs: [UInt64]  // 0: free
+    private var tags: [UInt64]
+    private var values: [UInt64]
+    private var count = 0
+    private var shift: UInt64
+
+    init() {
+        highs = Array(repeating: 0, count: 256)
+        tags = highs
+        values = highs
+        shift = 64 - 8
+    }
+
+    private var mask: Int { highs.count - 1 }
+
+    @inline(__always)
+    private func home(_ high: UInt64, _ tag: UInt64) -> Int {
+        let x = (tag ^ high &* 0xc2b2_ae3d_27d4_eb4f) &* 0x9e37_79b9_7f4a_7c15
+        return Int(truncatingIfNeeded: x >> shift)
+    }
+
+    @inline(__always)
+    private func find(_ high: UInt64, _ tag: UInt64) -> (index: Int, found: Bool) {
+        var i = home(high, tag)
+        while highs[i] != 0 {
+            if highs[i] == high && tags[i] == tag { return (i, true) }
+            i = (i + 1) & mask
+        }
+        return (i, false)
+    }
+
+    subscript(key: TransactionMatcher.TagKey) -> UInt64? {
+        let (i, found) = find(key.high, key.tag)
+        return found ? values[i] : nil
+    }
+
+    /// Sets the value; returns the one it replaces.
+    mutating func updateValue(_ value: UInt64, forKey key: TransactionMatcher.TagKey) -> UInt64? {
+        let high = key.high
+        let (i, found) = find(high, key.tag)
+        if found {
+            defer { values[i] = value }
+            return values[i]
+        }
+        highs[i] = high
+        tags[i] = key.tag
+        values[i] = value
+        count += 1
+        if count * 2 > highs.count { grow() }
+        return nil
+    }
+
+    mutating func removeValue(forKey key: TransactionMatcher.TagKey) {
+        var (i, found) = find(key.high, key.tag)
+        guard found else { return }
+        count -= 1
+        // Backward shift: pull later entries of the run into the hole where their home allows.
+        var j = i
+        while true {
+            highs[i] = 0
+            while true {
+                j = (j + 1) & mask
+                if highs[j] == 0 { return }
+                let k = home(highs[j], tags[j])
+                // Entry j may move to i unless its home lies cyclically in (i, j].
+                let stays = i <= j ? (i < k && k <= j) : (i < k || k <= j)
+                if !stays { break }
+            }
+            highs[i] = highs[j]
+            tags[i] = tags[j]
+            values[i] = values[j]
+            i = j
+        }
+    }
+
+    private mutating func grow() {
+        let oldHighs = highs, oldTags = tags, oldValues = values
+        highs = Array(repeating: 0, count: oldHighs.count * 2)
+        tags = highs
+        values = highs
+        shift -= 1
+        count = 0
+        for i in oldHighs.indices where oldHighs[i] != 0 {
+            let (j, _) = find(oldHighs[i], oldTags[i])
+            highs[j] = oldHighs[i]
+            tags[j] = oldTags[i]
+            values[j] = oldValues[i]
+            count += 1
+        }
     }
 }

@@ -72,7 +72,8 @@ public struct VirtioSCSIFramer: ChainFramer {
 
 /// What one side of a captured chain holds.
 public struct ChainDecode: FieldDescribable, Sendable {
-    public enum Content: Sendable {
+    // Indirect: a decode travels inside transactions and events, which are copied per record.
+    public indirect enum Content: Sendable {
         case message(VirtioSCSIMessage)
         /// A buffer the driver posted on the eventq, for the device to fill.
         case eventBuffer(length: UInt32)

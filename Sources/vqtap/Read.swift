@@ -4,7 +4,9 @@ import PcapNG
 import VQAnalysis
 import VQOutput
 import VQRecord
+import VQWire
 import VirtioSCSI
+import CVQSys
 
 // `vqtap read`: decode a capture file (pcap or pcapng, through libpcap) exactly as live
 // capture prints it (the same RecordPresenter), count it (-q), or convert it (-w, --encap).
@@ -116,7 +118,8 @@ struct Read: ParsableCommand {
 
     /// What -q prints.
     struct Totals {
-        var perKind: [RecordKind: Int] = [:]
+        /// Records per kind, by raw kind value.
+        var perKind = [Int](repeating: 0, count: 256)
         var undecodable = 0
         var badRecords = 0
         var dropped: UInt64 = 0
@@ -124,10 +127,20 @@ struct Read: ParsableCommand {
         var flagBits = [Int](repeating: 0, count: 32)
 
         mutating func count(_ d: DecodedRecord?, record: CaptureRecord) {
-            perKind[record.kind, default: 0] += 1
+            perKind[Int(record.kind.rawValue)] += 1
             if case let .drop(m) = record.body { dropped &+= m.count }
             if let d, case .undecodable? = d.decode?.content { undecodable += 1 }
-            var bits = record.flags.rawValue
+            count(flags: record.flags)
+        }
+
+        /// A record the fast path decoded: a command or its completion, decodable.
+        mutating func count(_ v: RecordView) {
+            perKind[Int(v.kind.rawValue)] += 1
+            count(flags: v.flags)
+        }
+
+        private mutating func count(flags: RecordFlags) {
+            var bits = flags.rawValue
             while bits != 0 {
                 let b = bits.trailingZeroBitCount
                 flagBits[b] += 1
@@ -145,8 +158,8 @@ struct Read: ParsableCommand {
         }
 
         var lines: [String] {
-            let total = perKind.values.reduce(0, +)
-            let kinds = RecordKind.allCases.map { "\($0.name) \(perKind[$0] ?? 0)" }.joined(separator: ", ")
+            let total = perKind.reduce(0, +)
+            let kinds = RecordKind.allCases.map { "\($0.name) \(perKind[Int($0.rawValue)])" }.joined(separator: ", ")
             var out = ["\(total) records: \(kinds)"]
             out.append("\(dropped) chains dropped")
             out.append("\(undecodable) undecodable, \(badRecords) bad records")
@@ -163,6 +176,9 @@ struct Read: ParsableCommand {
         do { reader = try PcapFileReader(path: path) } catch { throw VQTapFailure("read: \(error.description)") }
         var sink = try write.makeSink(command: "read")
         let printing = !quiet && (sink == nil || write.print)
+        if sink == nil && (quiet || (output.format == .text && output.verbosity == 0)) {
+            return try runFast(reader, path: path)
+        }
         var presenter = RecordPresenter(verbosity: output.verbosity, format: output.format)
         var decoder = RecordDecoder()
         var totals = Totals()
@@ -205,5 +221,60 @@ struct Read: ParsableCommand {
         if quiet { for l in totals.lines { out.append(l) } }
         out.flush()
         if status != .success { throw VQTapFailure("read: \(path): \(records) records read", status: status) }
+    }
+
+    /// -q and one-line text: commands and completions are read in place from libpcap's
+    /// buffer (RecordView, RecordDecoder.decodeFast) and their lines written straight into
+    /// the output buffer; every other record takes the full decode, with the same pairing
+    /// state, so the output is the same.
+    private func runFast(_ reader: PcapFileReader, path: String) throws {
+        var decoder = RecordDecoder()
+        let formatter = RecordFormatter(verbosity: 0)
+        var lines = FastLineFormatter()
+        var totals = Totals()
+        var out = LineWriter()
+        var status = ExitStatus.success
+        var records = 0
+        let quiet = quiet
+        let limit = count ?? .max
+        while records < limit {
+            do {
+                let more = try reader.nextPacket { ns, raw throws(DecodeError) -> Bool in
+                    if let view = RecordView(raw, timestampNs: ns), case let fast = decoder.decodeFast(view), fast != .full {
+                        if quiet { totals.count(view) } else { out.appendLine { lines.append(view, fast, decoder: decoder, to: &$0) } }
+                    } else {
+                        let record = try CaptureRecord(decoding: Array(raw), timestampNs: ns)
+                        let d = decoder.decode(record)
+                        if quiet { totals.count(d, record: record) } else { out.append(formatter.text(d)) }
+                    }
+                    return true
+                }
+                guard more != nil else { break }
+                records += 1
+            } catch let error where error.isRecoverable {
+                out.flush()
+                StandardError.write("vqtap: read: \(error.description)")
+                totals.badRecords += 1
+                status = .partlyRead
+            } catch {
+                out.flush()
+                StandardError.write("vqtap: read: \(error.description)")
+                status = .partlyRead
+                break
+            }
+        }
+        if quiet { for l in totals.lines { out.append(l) } }
+        out.flush()
+        if status != .success { throw VQTapFailure("read: \(path): \(records) records read", status: status) }
+    }
+}
+
+extension LineWriter {
+    /// A line written by `body` straight into the buffer (the newline is added).
+    mutating func appendLine(_ body: (inout [UInt8]) -> Void) {
+        if buffer.isEmpty { firstPendingNs = vq_monotonic_ns() }
+        body(&buffer)
+        buffer.append(0x0a)
+        if buffer.count >= 1 << 16 { flush() }
     }
 }

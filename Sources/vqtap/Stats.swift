@@ -3,6 +3,7 @@ import Foundation
 import VQAnalysis
 import VQTUI
 import VQOutput
+import PcapNG
 import VQRecord
 import VirtioSCSI
 import VQWire
@@ -95,6 +96,7 @@ struct Stats: ParsableCommand {
         // A report covers the whole file: the window is irrelevant, keep it cheap.
         options.statistics.windowSlots = 1
         options.statistics.windowNs = 3_600_000_000_000
+        options.statistics.window = false
         options.recentLimit = 1
         var analyzer = Analyzer(options: options)
         var series = LatencySeries()
@@ -113,8 +115,31 @@ struct Stats: ParsableCommand {
         var progress = Progress(totalBytes: fileSize)
         var records = 0
         var partial: String?
+        let limit = count ?? .max
+        let plotting = plot != nil
         do {
-            while count.map({ records < $0 }) ?? true, let r = try source.next() {
+            if let reader = source as? PcapFileReader {
+                // Read in place: commands and completions never become CaptureRecords.
+                while records < limit, try reader.nextPacket({ ns, raw throws(DecodeError) -> Bool in
+                    if let view = RecordView(raw, timestampNs: ns) {
+                        analyzer.consume(view)
+                        if plotting, view.kind == .used, view.latencyNs > 0, view.queue != 1 {
+                            series.add(endNs: view.timestampNs, latencyNs: view.latencyNs)
+                        }
+                    } else {
+                        let r = try CaptureRecord(decoding: Array(raw), timestampNs: ns)
+                        analyzer.consume(r)
+                        if plotting, r.kind == .used, r.latencyNs > 0, VirtioSCSIQueueRole(queue: r.queue) != .event {
+                            series.add(endNs: r.timestampNs, latencyNs: r.latencyNs)
+                        }
+                    }
+                    return true
+                }) != nil {
+                    records += 1
+                    if records & 0xffff == 0 { progress.update(records: records) }
+                }
+            }
+            while records < limit, let r = try source.next() {
                 records += 1
                 analyzer.consume(r)
                 if plot != nil, r.kind == .used, r.latencyNs > 0, VirtioSCSIQueueRole(queue: r.queue) != .event {

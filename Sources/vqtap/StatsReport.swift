@@ -74,7 +74,7 @@ struct StatsReport {
             }
             out.append(line)
         }
-        out.append("Commands \(analyzer.transactionCount), errors \(analyzer.errorCount), TMFs \(analyzer.tmfs.total), events \(analyzer.events.total), in flight at the end \(analyzer.matcher.inFlight.count), slower than \(Figures.format(analyzer.options.stuckThresholdNs)) \(analyzer.slowCompletions)")
+        out.append("Commands \(analyzer.transactionCount), errors \(analyzer.errorCount), TMFs \(analyzer.tmfs.total), events \(analyzer.events.total), in flight at the end \(analyzer.matcher.inFlightCount), slower than \(Figures.format(analyzer.options.stuckThresholdNs)) \(analyzer.slowCompletions)")
         for g in groupings {
             out.append("")
             out.append("By \(g.name) (rates over the capture; AVGF/MAXF: commands in flight, mean and max)")
@@ -166,7 +166,7 @@ struct StatsReport {
             ("start_time_ns", Self.number(startNs)), ("duration_ns", Self.number(endNs >= startNs ? endNs - startNs : 0)),
             ("commands", Self.number(analyzer.transactionCount)), ("errors", Self.number(analyzer.errorCount)),
             ("tmfs", Self.number(analyzer.tmfs.total)), ("events", Self.number(analyzer.events.total)),
-            ("in_flight", Self.number(UInt64(analyzer.matcher.inFlight.count))), ("slow", Self.number(analyzer.slowCompletions)),
+            ("in_flight", Self.number(UInt64(analyzer.matcher.inFlightCount))), ("slow", Self.number(analyzer.slowCompletions)),
             ("capture", .object([("chains", Self.number(h.chains)), ("dropped", Self.number(h.dropped)), ("torn", Self.number(h.torn)),
                                  ("orphans", Self.number(h.orphans)), ("malformed", Self.number(h.malformed)),
                                  ("undecodable", Self.number(h.undecodable))])),
