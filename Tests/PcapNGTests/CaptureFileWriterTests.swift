@@ -131,7 +131,7 @@ func blocks(_ bytes: [UInt8]) -> [(type: UInt32, offset: Int, length: Int)] {
 
     @Test func fileMode0600() throws {
         let path = temporaryPath("mode.pcapng")
-        FileManager.default.createFile(atPath: path, contents: Data(), attributes: [.posixPermissions: 0o644])
+        _ = FileManager.default.createFile(atPath: path, contents: Data(), attributes: [.posixPermissions: 0o644])
         var w = try CaptureFileWriter(path: path, encoder: RecordPacketEncoder())
         try w.close()
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int

@@ -99,7 +99,7 @@ private struct CapturedRequest {
         try tap.run()
         defer { if tap.isRunning { tap.interrupt() } }
         usleep(500_000)  // connected and waiting for DRIVER_OK
-        FileManager.default.createFile(atPath: dir.appendingPathComponent("go").path, contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("go").path, contents: nil)
 
         run.waitUntilExit()
         #expect(run.terminationStatus == 0, "the guest run failed: \(Self.read(dir.appendingPathComponent("run.out")))")
@@ -408,7 +408,7 @@ private struct CapturedRequest {
     }
 
     private static func create(_ url: URL) -> URL {
-        FileManager.default.createFile(atPath: url.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         return url
     }
 
