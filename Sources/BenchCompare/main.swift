@@ -4,11 +4,12 @@ import Foundation
 // Usage: vqtap-bench-compare TRUTH TAP_JSON
 //   TRUTH     the simulator's --truth file (JSON lines);
 //   TAP_JSON  `vqtap read -T json` of the capture (or live `capture -T json` output).
-// Prints "total matched counted wrong": commands in the truth that completed after the tap
-// attached; those captured intact with the same queue, tag, LUN, opcode, LBA, length,
-// response and status; used records the tap counted (torn, malformed, orphan, a used
-// length beyond the buffers, entries of a lapped used ring); intact captures that match no
-// command of the truth.
+// Prints "total matched counted wrong late lateWrong": commands in the truth that completed
+// after the tap attached; those captured intact with the same queue, tag, LUN, opcode, LBA,
+// length, response and status; used records the tap counted (torn, malformed, orphan, a used
+// length beyond the buffers, entries of a lapped used ring); captures that match no command
+// of the truth, among those not flagged late; captures flagged late (copied after the chain
+// was returned, no reuse seen); late captures that match nothing.
 
 struct Key: Hashable {
     var queue: Int
@@ -58,6 +59,7 @@ guard args.count == 3 else {
 
 var attachNs: UInt64?
 var captured: [Key: Int] = [:]
+var capturedLate: [Key: Int] = [:]
 var counted = 0
 jsonLines(args[2]) { r in
     let kind = r["record"] as? String, queue = r["queue"] as? Int ?? 0
@@ -75,7 +77,8 @@ jsonLines(args[2]) { r in
         return
     }
     let response = r["virtio_scsi"] as? [String: Any] ?? [:]
-    captured[key(queue: queue, request, response: response["response"], status: response["status"]), default: 0] += 1
+    let k = key(queue: queue, request, response: response["response"], status: response["status"])
+    if flags.contains("late") { capturedLate[k, default: 0] += 1 } else { captured[k, default: 0] += 1 }
 }
 
 // A command completed before the tap attached (its used.idx load) is invisible to it.
@@ -89,6 +92,9 @@ jsonLines(args[1]) { t in
 }
 
 let total = truth.values.reduce(0, +)
-let matched = truth.reduce(0) { $0 + min($1.value, captured[$1.key] ?? 0) }
+// Certain captures first; late ones take what is left of each command.
+let matchedCertain = truth.reduce(0) { $0 + min($1.value, captured[$1.key] ?? 0) }
+let matchedLate = truth.reduce(0) { $0 + min(max(0, $1.value - (captured[$1.key] ?? 0)), capturedLate[$1.key] ?? 0) }
 let wrong = captured.reduce(0) { $0 + max(0, $1.value - (truth[$1.key] ?? 0)) }
-print(total, matched, counted, wrong)
+let late = capturedLate.values.reduce(0, +)
+print(total, matchedCertain + matchedLate, counted, wrong, late, late - matchedLate)

@@ -286,7 +286,6 @@ public struct QueuePoller<Memory: GuestMemory> {
             completion(usedElements[k], index: usedStart &+ UInt16(k), ts: ts, into: &out)
         }
 
-        let usedReadNs = clock.now()
 
         // 4. What was recycled under the copy.
         for q in usedBatchAvailPos.indices where usedBatchAvailPos[q] >= 0 {
@@ -346,8 +345,7 @@ public struct QueuePoller<Memory: GuestMemory> {
             }
             count(out[o].flags)
         }
-        let usedCount = out.count - usedFirst
-        for q in 0..<usedCount {
+        for q in 0..<(out.count - usedFirst) {
             let o = usedFirst + q
             var flags = out[o].flags
             let requestPos = usedBatchAvailPos[q]
@@ -363,13 +361,9 @@ public struct QueuePoller<Memory: GuestMemory> {
             if !flags.contains(.orphan) && !flags.contains(.torn) && out[o].head < n {
                 if SplitRing.distance(from: out[o].ringIndex, to: u3) >= n {
                     flags.insert(.torn)
-                } else if usedBatchResponse[q] != Self.noBuffer {
-                    let inTime = Self.share(q, of: usedCount, from: availCopiedNs, to: usedReadNs) &- since <= config.trustWindowNs
-                    switch try responseVerdict(usedBatchResponse[q], requestIndex: usedBatchAvailIndex[q], a: a, a3: a3, inTime: inTime) {
-                    case .intact: break
-                    case .late: flags.insert(.late)
-                    case .torn: flags.insert(.torn)
-                    }
+                } else if usedBatchResponse[q] != Self.noBuffer,
+                          try responseBufferReused(usedBatchResponse[q], requestIndex: usedBatchAvailIndex[q], a: a, a3: a3) {
+                    flags.insert(.torn)
                 }
             }
             if flags.contains(.torn) { flags.remove(.late) }
@@ -426,14 +420,13 @@ public struct QueuePoller<Memory: GuestMemory> {
         return inTime ? .intact : .late
     }
 
-    /// What the device-written bytes of a completion are worth: torn when a later posting
-    /// than the one at avail index `requestIndex` uses their buffer (the driver may have
-    /// prepared it), late when read long after the completion with no such posting seen.
-    mutating func responseVerdict(_ response: UInt64, requestIndex: UInt16, a: UInt16, a3: UInt16,
-                                  inTime: Bool) throws(RingError) -> CopyVerdict {
-        guard !postingsLost, try noteLaterPostings(from: a, to: a3), let latest = postings.latest(response) else { return .torn }
-        if isLater(latest.availIndex, than: requestIndex) { return .torn }
-        return inTime ? .intact : .late
+    /// Whether the device-written bytes of a completion may not be the device's: a later
+    /// posting than the one at avail index `requestIndex` uses their buffer (the driver may
+    /// have prepared it; the device may have written it again). Drivers do not write a
+    /// response buffer until they post it again, so without such a posting the bytes stand.
+    mutating func responseBufferReused(_ response: UInt64, requestIndex: UInt16, a: UInt16, a3: UInt16) throws(RingError) -> Bool {
+        guard !postingsLost, try noteLaterPostings(from: a, to: a3), let latest = postings.latest(response) else { return true }
+        return isLater(latest.availIndex, than: requestIndex)
     }
 
     /// When the `k`th of `count` equal pieces of work between `start` and `end` ended.

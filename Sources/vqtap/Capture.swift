@@ -250,7 +250,7 @@ struct Capture: ParsableCommand {
         var done = false
         var sinkFailure: VQTapFailure?
         var lastSinkFlushNs = vq_monotonic_ns()
-        while let batches = handoff.take(timeout: 0.05) {
+        while let batches = handoff.take(timeout: RecordHandoff.interval) {
             for batch in batches where !done {
                 for r in batch {
                     // Like tcpdump -c: exactly `count` records, nothing after them.
@@ -343,6 +343,11 @@ final class UncheckedBox<T>: @unchecked Sendable {
 /// is counted by the ring indices like any other loss.
 final class RecordHandoff: @unchecked Sendable {
     static let capacity = 1 << 20
+    /// The printer is woken only when this many records wait, otherwise it looks every
+    /// `RecordHandoff.interval`: a wake-up per poll would preempt, thousands of times a
+    /// second, whatever shares its CPU (the simulator or QEMU's vCPU, with `--cpu`).
+    static let wakeThreshold = 8192
+    static let interval: TimeInterval = 0.01
     private let condition = NSCondition()
     private var batches: [[CaptureRecord]] = []
     private var queued = 0
@@ -357,7 +362,7 @@ final class RecordHandoff: @unchecked Sendable {
         if consumerDone { return false }
         batches.append(records)
         queued += records.count
-        condition.signal()
+        if queued >= Self.wakeThreshold { condition.signal() }
         return true
     }
 
