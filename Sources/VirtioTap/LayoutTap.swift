@@ -15,7 +15,7 @@ public enum PollMode: String, Sendable, CaseIterable {
     case busy
     /// Spin while traffic flows (20 ms after the last chain when chains come at least every
     /// 10 ms, 1 ms after one that comes now and then), then sleep longer and longer (50 us to
-    /// 2 ms) while idle.
+    /// 4 ms) while idle.
     case adaptive
 }
 
@@ -163,10 +163,10 @@ public final class LayoutTap {
         var nextWatch = clock.now() &+ options.watchIntervalNs
         let end = durationNs.map { (firstAttachNs ?? clock.now()) &+ $0 }
         while true {
-            guard var p = poller, let memory else { throw TapError("not attached") }
+            guard poller != nil, let memory else { throw TapError("not attached") }
             records.removeAll(keepingCapacity: true)
-            let active = try p.poll(clock: clock, into: &records)
-            poller = p
+            // In place: a copy of the poller would copy every array it then mutates.
+            let active = try poller?.poll(clock: clock, into: &records) ?? false
             if memory.memoryWentAway {
                 // What this batch read may be zeros: it is thrown away, not delivered.
                 return gone("guest memory went away (a memory file was truncated)", deliver: deliver)
@@ -182,8 +182,8 @@ public final class LayoutTap {
                 sleepNs = 0
             } else if options.pollMode == .adaptive
                         && now &- lastActiveNs > (meanGapNs < Self.flowingGapNs ? Self.busyWhileFlowingNs : Self.busyAfterStrayNs) {
-                // Idle: sleep, doubling from 50 us to 2 ms.
-                sleepNs = sleepNs == 0 ? 50_000 : min(sleepNs * 2, 2_000_000)
+                // Idle: sleep, doubling from 50 us to 4 ms.
+                sleepNs = sleepNs == 0 ? 50_000 : min(sleepNs * 2, 4_000_000)
                 var ts = timespec(tv_sec: 0, tv_nsec: Int(sleepNs))
                 nanosleep(&ts, nil)
             }
@@ -247,10 +247,9 @@ public final class LayoutTap {
     /// The device's last chains, published before it went: memory that is still whole
     /// (the process exited, its files remain mapped) is polled once more.
     func finalPoll(deliver: RecordDelivery) {
-        guard var p = poller, let memory, memory.isIntact else { return }
+        guard poller != nil, let memory, memory.isIntact else { return }
         var out: [CaptureRecord] = []
-        _ = try? p.poll(clock: clock, into: &out)
-        poller = p
+        _ = try? poller?.poll(clock: clock, into: &out)
         if !memory.memoryWentAway && !out.isEmpty { _ = deliver(out) }
     }
 
