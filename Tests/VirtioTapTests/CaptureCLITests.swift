@@ -104,12 +104,24 @@ func read10(tag: UInt64, lba: UInt32, blocks: UInt16) -> [UInt8] {
         let dev = try FileDevice()
         try dev.writeLayout()
         let r = try TapBinary.run(["capture", "--layout", dev.layoutPath, "--duration", "20s", "-q"]) {
-            usleep(300_000)
+            // Truncated once the tap has mapped it (attached), however slow the start.
+            let deadline = Date().addingTimeInterval(15)
+            while Date() < deadline && !Self.someProcessMaps(dev.memoryPath) { usleep(20_000) }
+            usleep(100_000)
             #expect(truncate(dev.memoryPath, 4096) == 0)
         }
         #expect(r.status == 3)
         #expect(r.stderr.hasSuffix("vqtap: capture: the device went away: guest memory went away (a memory file was truncated)\n"))
         #expect(r.stderr.hasPrefix("q2 request0: captured 0 torn 0 orphan 0 dropped 0 malformed 0\n"))
+    }
+
+    /// Whether a process other than this one has `path` mapped.
+    static func someProcessMaps(_ path: String) -> Bool {
+        let me = "\(getpid())"
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { $0.allSatisfy(\.isNumber) && $0 != me } ?? []
+        return pids.contains { pid in
+            (try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8))?.contains(path) == true
+        }
     }
 
     @Test func usageErrorsAndAMissingLayoutExitWith1() throws {
