@@ -74,7 +74,9 @@ let package = Package(
 
         .testTarget(name: "VQWireTests", dependencies: ["VQWire"]),
         .testTarget(name: "VQRecordTests", dependencies: ["VQRecord", "VQWire"]),
-        .testTarget(name: "VirtioTapTests", dependencies: ["VirtioTap", "VirtioRing", "VQRecord", "CVQSys"]),
+        // Helpers shared by the test suites (a unix-socket line server for the fake QEMUs).
+        .target(name: "TestSupport", path: "Tests/Support"),
+        .testTarget(name: "VirtioTapTests", dependencies: ["VirtioTap", "VirtioRing", "VQRecord", "CVQSys", "TestSupport"]),
         .testTarget(name: "VirtioRingTests", dependencies: ["VirtioRing", "VQWire"]),
         .testTarget(name: "VirtioSCSITests", dependencies: ["VirtioSCSI", "VQWire", "VQOutput"]),
         .testTarget(name: "VQSimTests", dependencies: ["VQSim", "VirtioRing", "VirtioSCSI", "VQWire"]),
@@ -83,7 +85,7 @@ let package = Package(
         .testTarget(name: "VQTUITests", dependencies: ["VQTUI", "VQAnalysis", "VirtioSCSI", "VQRecord", "VQWire"],
                     exclude: ["goldens"]),
         .testTarget(name: "PcapNGTests", dependencies: ["PcapNG", "VQRecord", "VQWire"]),
-        .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput", "VQAnalysis", "VQRecord", "VirtioSCSI", "PcapNG"]),
+        .testTarget(name: "vqtapTests", dependencies: ["VQWire", "VQOutput", "VQAnalysis", "VQRecord", "VirtioSCSI", "PcapNG", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -405,18 +405,17 @@ public struct QueuePoller<Memory: GuestMemory> {
     mutating func copyVerdict(_ o: Int, in out: [CaptureRecord], header: UInt64, returnedAt: UInt16,
                               a: UInt16, a3: UInt16, inTime: Bool) throws(RingError) -> CopyVerdict {
         guard try noteLaterPostings(from: a, to: a3), let latest = postings.latest(header) else { return .torn }
-        let stillMatches = copiesStillMatch(out[o].segments)
         if isLater(latest.availIndex, than: out[o].ringIndex) {
             // Reused. If the reusing request was itself returned, the buffer may have
             // changed twice; otherwise the copy is the later request's if it equals what the
             // buffer holds now.
             let h = Int(latest.head)
             if h < Int(size) && usedStamp[h] == stampEpoch && isLater(usedLatest[h], than: returnedAt) { return .torn }
-            return stillMatches ? .torn : .intact
+            return copiesStillMatch(out[o].segments) ? .torn : .intact
         }
         // Not reused: a change since the copy is a reuse being written. Copied late, a reuse
         // written before the copy and not posted yet cannot be ruled out.
-        if !stillMatches { return .torn }
+        if !copiesStillMatch(out[o].segments) { return .torn }
         return inTime ? .intact : .late
     }
 

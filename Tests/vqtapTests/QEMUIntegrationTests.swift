@@ -265,9 +265,9 @@ private struct CapturedRequest {
         let linuxReady = driverOK.count >= 2 ? driverOK[1] : UInt64.max
         if let start = inWindow.first(where: { $0.timeNs > linuxReady && $0.opcode == 0x28 })?.timeNs {
             let workload = inWindow.filter { $0.timeNs >= start }
-            let workloadMatched = longestCommonSubsequence(workload, candidates.filter { $0.timeNs + 50_000_000 >= start }) { t, c in
+            let workloadMatched = longestCommonSubsequenceMatches(workload, candidates.filter { $0.timeNs + 50_000_000 >= start }) { t, c in
                 c.tag == t.tag && c.lun == t.lun && c.opcode == t.opcode && c.response == t.response && c.status == t.status
-            }
+            }.count
             print(String(format: "QEMU integration: workload (after the scan) %d requests traced, %d captured with content (%.2f%%)",
                          workload.count, workloadMatched, workload.isEmpty ? 0 : 100 * Double(workloadMatched) / Double(workload.count)))
         }
@@ -339,17 +339,6 @@ private struct CapturedRequest {
         return matches
     }
 
-    private static func longestCommonSubsequence<A, B>(_ a: [A], _ b: [B], same: (A, B) -> Bool) -> Int {
-        var previous = [Int](repeating: 0, count: b.count + 1)
-        var current = previous
-        for x in a {
-            for j in 0..<b.count {
-                current[j + 1] = same(x, b[j]) ? previous[j] + 1 : max(previous[j + 1], current[j])
-            }
-            swap(&previous, &current)
-        }
-        return previous[b.count]
-    }
 
     /// Sums the torn, dropped and malformed counters of the request queues (stderr lines
     /// `q2 request0: captured 1 torn 2 orphan 0 dropped 3 malformed 4`).

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// A QMP socket that presents a running `vqtap simulate` as QEMU would present its
 /// virtio-scsi device: x-query-virtio, -status and -queue-status from the simulator's layout
@@ -8,50 +9,27 @@ import Foundation
 /// `resetPolls` polls, then DRIVER_OK again with the same rings, as a guest's reboot of the
 /// driver does.
 final class SimulatedQEMU: @unchecked Sendable {
-    let directory: String
-    let path: String
     private let layoutPath: String
-    private let listenFD: Int32
     private let lock = NSLock()
     private var statusPolls = 0
-    private var stopped = false
+    private var server: UnixLineServer?
     var resetAfter: Int?
     var resetPolls = 200
 
+    var directory: String { server?.directory ?? "" }
+    var path: String { server?.path ?? "" }
+
     init(layout: String) throws {
         layoutPath = layout
-        directory = NSTemporaryDirectory() + "vqtap-simqmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let socketPath = directory + "/qmp.sock"
-        path = socketPath
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            for (i, b) in socketPath.utf8.enumerated() where i < raw.count - 1 { raw[i] = b }
+        let greeting = #"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "vqtap simulate"}, "capabilities": []}}"#
+        server = try UnixLineServer(name: "vqtap-simqmp", greeting: greeting) { [weak self] line in
+            self?.reply(to: line) ?? [.close]
         }
-        let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard fd >= 0, bound == 0, listen(fd, 4) == 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot listen on \(socketPath)"])
-        }
-        listenFD = fd
-        Thread { [self] in self.serve() }.start()
     }
 
     deinit { stop() }
 
-    func stop() {
-        let already = lock.withLock { () -> Bool in
-            defer { stopped = true }
-            return stopped
-        }
-        if already { return }
-        shutdown(listenFD, Int32(SHUT_RDWR))
-        close(listenFD)
-        try? FileManager.default.removeItem(atPath: directory)
-    }
+    func stop() { server?.stop() }
 
     /// The simulator's layout file, as JSON.
     private func layout() -> [String: Any] {
@@ -111,37 +89,13 @@ final class SimulatedQEMU: @unchecked Sendable {
         }
     }
 
-    private func serve() {
-        let conn = accept(listenFD, nil, nil)
-        guard conn >= 0 else { return }
-        defer { close(conn) }
-        let greeting = #"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "vqtap simulate"}, "capabilities": []}}"#
-        guard send(conn, greeting + "\r\n") else { return }
-        var buffer: [UInt8] = []
-        while true {
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            let n = chunk.withUnsafeMutableBytes { read(conn, $0.baseAddress, $0.count) }
-            if n <= 0 { return }
-            buffer.append(contentsOf: chunk[..<n])
-            while let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = Data(buffer[..<nl])
-                buffer.removeSubrange(...nl)
-                guard let request = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
-                      let command = request["execute"] as? String else { continue }
-                let id = request["id"].map { #", "id": \#(json($0))"# } ?? ""
-                let reply: String
-                if let value = answer(command, request["arguments"] as? [String: Any] ?? [:]) {
-                    reply = #"{"return": \#(json(value))\#(id)}"#
-                } else {
-                    reply = #"{"error": {"class": "GenericError", "desc": "not simulated: \#(command)"}\#(id)}"#
-                }
-                guard send(conn, reply + "\r\n") else { return }
-            }
+    private func reply(to line: Data) -> [UnixLineServer.Reply] {
+        guard let request = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
+              let command = request["execute"] as? String else { return [] }
+        let id = request["id"].map { #", "id": \#(json($0))"# } ?? ""
+        if let value = answer(command, request["arguments"] as? [String: Any] ?? [:]) {
+            return [.send(#"{"return": \#(json(value))\#(id)}"# + "\r\n")]
         }
-    }
-
-    private func send(_ conn: Int32, _ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        return bytes.withUnsafeBytes { Glibc.send(conn, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+        return [.send(#"{"error": {"class": "GenericError", "desc": "not simulated: \#(command)"}\#(id)}"# + "\r\n")]
     }
 }
