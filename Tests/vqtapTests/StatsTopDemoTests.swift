@@ -590,7 +590,8 @@ import Testing
         #expect(elapsed >= 2.0 && elapsed < 3.5, "\(elapsed) s")
     }
 
-    @Test func sigintEndsTheDemoAndRemovesItsDirectory() throws {
+    /// A 30 s demo, once its directory exists: the process and its simulator's pid.
+    static func startDemo() throws -> (demo: Process, simulator: pid_t) {
         let demo = Process()
         demo.executableURL = VQTapBinary.url
         demo.arguments = ["demo", "--delay", "500ms", "--duration", "30s"]
@@ -600,6 +601,12 @@ import Testing
         #expect(Self.waitUntil { !Self.directories(of: pid).isEmpty })
         let directory = Self.temporaryDirectory + "/" + (Self.directories(of: pid).first ?? "")
         let simulator = pid_t((try? String(contentsOfFile: directory + "/simulator.pid", encoding: .utf8)) ?? "") ?? 0
+        return (demo, simulator)
+    }
+
+    @Test func sigintEndsTheDemoAndRemovesItsDirectory() throws {
+        let (demo, simulator) = try Self.startDemo()
+        let pid = demo.processIdentifier
         #expect(simulator > 0)
         usleep(500_000)
         let signalled = Date()
@@ -613,15 +620,8 @@ import Testing
     }
 
     @Test func aKilledDemosDirectoryIsRemovedByTheNextDemo() throws {
-        let demo = Process()
-        demo.executableURL = VQTapBinary.url
-        demo.arguments = ["demo", "--delay", "500ms", "--duration", "30s"]
-        demo.standardOutput = FileHandle.nullDevice
-        try demo.run()
+        let (demo, simulator) = try Self.startDemo()
         let pid = demo.processIdentifier
-        #expect(Self.waitUntil { !Self.directories(of: pid).isEmpty })
-        let directory = Self.temporaryDirectory + "/" + (Self.directories(of: pid).first ?? "")
-        let simulator = pid_t((try? String(contentsOfFile: directory + "/simulator.pid", encoding: .utf8)) ?? "") ?? 0
         kill(pid, SIGKILL)
         demo.waitUntilExit()
         // The simulator got SIGTERM from the kernel and removed its memory file; the
