@@ -33,6 +33,7 @@ import VQWire
         defer {
             sim.stop()
             while !box.done.load(ordering: .acquiring) { usleep(1000) }
+            if let path = c.layoutPath { unlink(path) }
         }
         var layout: DeviceLayout?
         for _ in 0..<500 {
