@@ -106,7 +106,7 @@ func read10(tag: UInt64, lba: UInt32, blocks: UInt16) -> [UInt8] {
         let r = try TapBinary.run(["capture", "--layout", dev.layoutPath, "--duration", "20s", "-q"]) {
             // Truncated once the tap has mapped it (attached), however slow the start.
             let deadline = Date().addingTimeInterval(15)
-            while Date() < deadline && !Self.someProcessMaps(dev.memoryPath) { usleep(20_000) }
+            while Date() < deadline && !Self.tapMaps(dev.memoryPath, layout: dev.layoutPath) { usleep(20_000) }
             usleep(100_000)
             #expect(truncate(dev.memoryPath, 4096) == 0)
         }
@@ -115,12 +115,14 @@ func read10(tag: UInt64, lba: UInt32, blocks: UInt16) -> [UInt8] {
         #expect(r.stderr.hasPrefix("q2 request0: captured 0 torn 0 orphan 0 dropped 0 malformed 0\n"))
     }
 
-    /// Whether a process other than this one has `path` mapped.
-    static func someProcessMaps(_ path: String) -> Bool {
-        let me = "\(getpid())"
-        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { $0.allSatisfy(\.isNumber) && $0 != me } ?? []
+    /// Whether the tap started on `layout` has `path` mapped. Matching the command line
+    /// matters: a child of this process between fork and exec shows this process's maps.
+    static func tapMaps(_ path: String, layout: String) -> Bool {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { $0.allSatisfy(\.isNumber) } ?? []
         return pids.contains { pid in
-            (try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8))?.contains(path) == true
+            guard let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")),
+                  String(decoding: cmdline, as: UTF8.self).contains(layout) else { return false }
+            return (try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8))?.contains(path) == true
         }
     }
 
