@@ -7,8 +7,8 @@ import VirtioRing
 // pre-attach snapshot of each queue.
 
 public struct DevicePoller<Memory: GuestMemory> {
-    public let layout: DeviceLayout
-    public let memory: Memory
+    public private(set) var layout: DeviceLayout
+    public private(set) var memory: Memory
     public private(set) var queues: [QueuePoller<Memory>]
     public let deviceInstance: UInt16
 
@@ -35,6 +35,14 @@ public struct DevicePoller<Memory: GuestMemory> {
             queues.append(QueuePoller(memory: memory, layout: ring, config: config))
         }
         self.queues = queues
+    }
+
+    /// Reads through `memory` from now on (guest memory was mapped again): rings, indices
+    /// and chains in flight stay.
+    public mutating func replaceMemory(_ memory: Memory, regions: [DeviceLayout.Region]) {
+        self.memory = memory
+        layout.regions = regions
+        for k in queues.indices { queues[k].replaceMemory(memory) }
     }
 
     /// Transaction ids go on from where `old` (the previous generation) left them, so that

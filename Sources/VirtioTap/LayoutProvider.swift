@@ -16,6 +16,9 @@ public enum LayoutChange: Sendable, Equatable {
     case reset(DeviceLayout)
     /// The device or its process went away; one line for the user.
     case gone(String)
+    /// Guest memory is laid out differently (the firmware moved the BIOS shadow): map the
+    /// layout's regions; the rings and their indices stay as they are.
+    case memoryMap(DeviceLayout)
 }
 
 public protocol LayoutProvider: AnyObject {
@@ -79,6 +82,11 @@ public final class QMPLayoutProvider: LayoutProvider, @unchecked Sendable {
             if let change {
                 pending.withLock { $0.changes.append(change) }
                 if case .gone = change { return }
+                // Right after the ready, while the tap attaches: the map may have changed
+                // since it was last read (the firmware ran since discovery).
+                if case .ready = change, let moved = try? watcher.refreshMemoryMap() {
+                    pending.withLock { $0.changes.append(.memoryMap(moved)) }
+                }
             }
             let pause = watcher.layout.status == .ready ? watcher.interval : watcher.setupInterval
             var ts = timespec(tv_sec: 0, tv_nsec: Int(pause * 1e9))
@@ -110,7 +118,7 @@ extension LayoutTap {
             switch try provider.poll() {
             case .ready(let l)?: return l
             case .gone(let reason)?: throw TapError(reason)
-            case .reset?, nil: break
+            case .reset?, .memoryMap?, nil: break
             }
             if let deadline, clock.now() >= deadline {
                 throw TapError("gave up waiting: \(options.layoutPath): the device's driver is not ready")
@@ -135,6 +143,9 @@ extension LayoutTap {
                 return nil
             case .gone(let reason)?:
                 return gone(reason, deliver: deliver)
+            case .memoryMap(let moved)?:
+                try remap(moved)
+                return nil
             case .ready(let next)?:
                 // Reset and re-initialised between two polls: close the old rings first.
                 if !deliver(resetMarkers(generation: next.generation)) { return finish(deliver: deliver) }

@@ -136,6 +136,17 @@ public final class LayoutTap {
         if firstAttachNs == nil { firstAttachNs = clock.now() }
     }
 
+    /// Maps the regions of `moved` in place of the current ones; the pollers go on with
+    /// their rings and indices, reading through the new map.
+    func remap(_ moved: DeviceLayout) throws(TapError) {
+        guard var current = layout, let old = memory, current.regions != moved.regions else { return }
+        let memory = try MappedGuestMemory(regions: moved.regions, reusing: old.files)
+        poller?.replaceMemory(memory, regions: moved.regions)
+        self.memory = memory
+        current.regions = moved.regions
+        layout = current
+    }
+
     /// Attaches once (waiting if the options say so) and delivers the attach markers and the
     /// pre-attach snapshot. Returns false if stopped while waiting.
     public func attach(shouldStop: () -> Bool = { false }, deliver: RecordDelivery) throws(TapError) -> Bool {

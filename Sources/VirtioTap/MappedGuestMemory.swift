@@ -13,12 +13,15 @@ public final class MappedGuestMemory: GuestMemory, @unchecked Sendable {
 
     /// Maps every region of `layout`. Regions of one file are mapped separately (each at its
     /// own offset, which must be a multiple of the page size).
-    public init(regions: [DeviceLayout.Region]) throws(TapError) {
+    /// Mappings of `reusing` that `regions` still need are kept, not mapped again.
+    public init(regions: [DeviceLayout.Region], reusing old: [MappedFile] = []) throws(TapError) {
         var files: [MappedFile] = []
         var ranges: [MappedRegions.Region] = []
         for r in regions {
             guard r.size <= UInt64(Int.max) else { throw TapError("\(r.file): region of \(r.size) bytes is too large to map") }
-            let f = try MappedFile(path: r.file, offset: r.offset, length: Int(r.size))
+            let kept = old.first { $0.path == r.file && $0.offset == r.offset && $0.length == Int(r.size) && $0.isIntact }
+            let f: MappedFile
+            if let kept { f = kept } else { f = try MappedFile(path: r.file, offset: r.offset, length: Int(r.size)) }
             files.append(f)
             ranges.append(.init(gpa: r.gpa, size: r.size, base: f.base))
         }

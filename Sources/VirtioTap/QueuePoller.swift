@@ -93,6 +93,9 @@ public struct QueuePoller<Memory: GuestMemory> {
     @usableFromInline var walker: ChainWalker<Memory>
     public var memory: Memory { walker.memory }
 
+    /// Reads through `memory` from the next poll on.
+    public mutating func replaceMemory(_ memory: Memory) { walker.memory = memory }
+
     /// The next avail and used indices to process.
     public private(set) var lastAvail: UInt16 = 0
     public private(set) var lastUsed: UInt16 = 0

@@ -155,6 +155,47 @@ func runTap(_ device: FileDevice, options: LayoutTapOptions? = nil, maxSteps: In
         #expect(tap.totalCounters.captured == 2)
     }
 
+    /// Layouts handed over by the test, as the QMP watcher hands them to the tap.
+    final class HandedLayouts: LayoutProvider {
+        var ready: DeviceLayout
+        var changes: [LayoutChange] = []
+        init(_ ready: DeviceLayout) { self.ready = ready }
+        func currentReadyLayout() throws(TapError) -> DeviceLayout? { ready }
+        func poll() throws(TapError) -> LayoutChange? { changes.isEmpty ? nil : changes.removeFirst() }
+        var setupIntervalNs: UInt64 { 1000 }
+    }
+
+    @Test func aNewMemoryMapIsMappedWithoutLosingTheRings() throws {
+        let dev = try FileDevice()
+        // Only the rings are mapped at first: the buffers at 0x10000 are outside.
+        var narrow = dev.layout
+        narrow.regions = [.init(file: dev.memoryPath, gpa: 0, size: 0x10000)]
+        let provider = HandedLayouts(narrow)
+        let tap = LayoutTap(options: LayoutTapOptions(layoutPath: "qmp", pollMode: .busy, watchIntervalNs: 0), provider: provider)
+        var records: [CaptureRecord] = []
+        guard try tap.attach(deliver: { records.append(contentsOf: $0); return true }) else { Issue.record("not attached"); return }
+        var step = 0
+        let outcome = try tap.run(shouldStop: {
+            step += 1
+            if step == 2 { try? dev.post(head: 1, request: [0xaa]) }
+            if step == 4 { provider.changes.append(.memoryMap(dev.layout)) }
+            if step == 6 { try? dev.post(head: 2, request: [0xbb]) }
+            return step > 8
+        }, deliver: { records.append(contentsOf: $0); return true })
+        #expect(outcome == .stopped)
+        let available = records.filter { $0.kind == .available }
+        #expect(available.map(\.head) == [1, 2])
+        #expect(available.first?.flags == [.malformed])
+        #expect(available.first?.errorCode == RingErrorCode.bufferOutsideMemory.rawValue)
+        #expect(available.last?.flags == [])
+        #expect(available.last?.segments.first?.bytes == [0xbb])
+        // Same generation: no reset or re-attach marker between the two.
+        #expect(records.filter { $0.kind == .deviceState }.count == 2)
+        #expect(tap.layout?.regions == dev.layout.regions)
+        #expect(tap.memory?.contains(gpa: 0x12000, count: 1) == true)
+        #expect(tap.totalCounters == TapCounters(captured: 1, torn: 0, orphan: 0, dropped: 0, malformed: 1))
+    }
+
     @Test func aTruncatedMemoryFileEndsTheCaptureAsGone() throws {
         let dev = try FileDevice()
         try dev.writeLayout()

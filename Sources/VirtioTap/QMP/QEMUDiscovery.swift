@@ -154,6 +154,11 @@ public final class QEMUDiscovery {
     /// serves, mapped to that backend's file.
     public func memoryRegions() throws(QMPError) -> [DeviceLayout.Region] {
         let ranges = try memoryMap()
+        return MemoryTree.regions(from: ranges, files: try backendFiles(for: ranges))
+    }
+
+    /// The file of each memory backend that serves a RAM range of `ranges`, by backend id.
+    public func backendFiles(for ranges: [FlatRange]) throws(QMPError) -> [String: String] {
         let backends = try memoryBackends()
         let ramNames = Set(ranges.filter(\.isRAM).map(\.name))
         let used = backends.filter { ramNames.contains($0.id) }
@@ -182,7 +187,7 @@ public final class QEMUDiscovery {
                 throw QMPError(.unexpectedAnswer, "QMP: memory backend '\(b.id)' (\(b.type)) has no file to map; give --memory PATH (a memfd is /proc/QEMU_PID/fd/N)")
             }
         }
-        return MemoryTree.regions(from: ranges, files: files)
+        return files
     }
 
     /// A memfd backend has no path; QEMU's own descriptor for it does. Only when exactly one

@@ -34,6 +34,8 @@ public final class QEMUWatcher {
     /// Seconds between two polls while waiting for DRIVER_OK (short: rings appear then).
     public var setupInterval: Double
     public private(set) var isGone = false
+    /// The file of each memory backend serving guest RAM, by backend id (found at discovery).
+    public let backendFiles: [String: String]
 
     /// Round-trip statistics of the status polls, in nanoseconds.
     public private(set) var polls: Int = 0
@@ -52,7 +54,9 @@ public final class QEMUWatcher {
         self.interval = interval
         self.setupInterval = setupInterval
         device = try discovery.selectDevice()
-        let regions = try discovery.memoryRegions()
+        let ranges = try discovery.memoryMap()
+        backendFiles = try discovery.backendFiles(for: ranges)
+        let regions = MemoryTree.regions(from: ranges, files: backendFiles)
         var first: (layout: DeviceLayout, status: VirtioDeviceStatus)?
         // The device may reset between the status and the queue reads: retry a few times.
         for attempt in 0..<5 {
@@ -117,6 +121,18 @@ public final class QEMUWatcher {
         default:
             return nil
         }
+    }
+
+    /// Reads the guest-physical memory map again: the new layout when its regions changed
+    /// (the map read at discovery, before the firmware ran, lacks the shadowed BIOS area
+    /// where SeaBIOS keeps its requests), nil when they did not. Called after each ready,
+    /// not before it: one more round trip would delay the attach.
+    public func refreshMemoryMap() throws(QMPError) -> DeviceLayout? {
+        if isGone { return nil }
+        let regions = MemoryTree.regions(from: try discovery.memoryMap(), files: backendFiles)
+        guard !regions.isEmpty, regions != layout.regions else { return nil }
+        layout.regions = regions
+        return layout
     }
 
     /// Starts a new generation from fresh answers, whatever the status did. For a ring

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import VirtioRing
 @testable import VirtioTap
@@ -117,6 +118,32 @@ final class ScriptedQEMU: @unchecked Sendable {
             #expect(try w.poll() == nil)
             #expect(try w.poll() == .gone(reason: "device /machine/peripheral/scsi0/virtio-backend was unplugged"))
         }
+    }
+
+    @Test func theMemoryMapIsReadAgainAfterTheFirmwareMovedTheBIOSShadow() throws {
+        // At discovery QEMU is stopped before the firmware: 0xc0000-0xfffff are ROMs. By
+        // the time a driver is ready, SeaBIOS has shadowed them in RAM and keeps buffers there.
+        let beforeFirmware = QMPFixtures.mtree256M.replacingOccurrences(
+            of: "00000000000c0000-00000000000cafff (prio 0, rom): mem @00000000000c0000",
+            with: "00000000000c0000-00000000000cafff (prio 1, rom): pc.rom")
+        let mtreeCalls = Mutex(0)
+        let server = try FakeQMPServer { command, args in
+            var qemu = RecordedQEMU()
+            if command == "human-monitor-command" && mtreeCalls.withLock({ $0 += 1; return $0 }) == 1 { qemu.mtree = beforeFirmware }
+            return qemu.handle(command, args)
+        }
+        defer { server.stop() }
+        let w = try QEMUWatcher(discovery: QEMUDiscovery(client: QMPClient(socketPath: server.path, timeout: 2)))
+        let file = "/dev/shm/vqtap-qemu-8205"
+        #expect(w.layout.regions == [.init(file: file, offset: 0, gpa: 0, size: 0xa0000),
+                                     .init(file: file, offset: 0xcb000, gpa: 0xcb000, size: 0xff35000)])
+        guard let moved = try w.refreshMemoryMap() else { Issue.record("the new map was not reported"); return }
+        #expect(moved.regions == QEMUDiscoveryTests.linuxLayout().regions)
+        #expect(moved.generation == 1)
+        #expect(moved.queues == w.layout.queues)
+        #expect(w.layout.regions == moved.regions)
+        #expect(try w.refreshMemoryMap() == nil)
+        #expect(mtreeCalls.withLock { $0 } == 3)
     }
 
     @Test func shutdownEventMeansGone() throws {
