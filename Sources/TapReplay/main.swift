@@ -9,15 +9,22 @@ import VirtioTap
 // One 256-entry split ring in a /dev/shm file, mapped read-write here (the "driver" and
 // "device") and read-only by the tap's MappedGuestMemory, the type a live capture uses.
 // Chains look like Linux virtio-scsi reads: an indirect table of a 51-byte request header,
-// a 108-byte response and a 4 KiB data-in buffer; 32 in flight, heads reused last-in
-// first-out. Each step returns `batch` chains and posts as many new ones, then the tap
-// polls. Usage: vqtap-tap-replay [chains] [batch] [snaplen]
+// a 108-byte response and a 4 KiB data-in buffer; 32 in flight out of 64 heads (each
+// with its own buffers), returned in order and reused oldest-freed first, so that a head
+// comes back only after the tap saw it returned: the steady state of a tap that keeps up
+// (a driver reusing buffers before the tap looked makes torn chains, counted, not this
+// ceiling). Each step returns `batch` chains and posts as many new ones, then the tap
+// polls. As in a live capture, each poll's records are handed to a second thread, which
+// frees them (the printer or writer does, live); `inline` frees them on the polling thread.
+// Usage: vqtap-tap-replay [chains] [batch] [snaplen] [handoff|inline]
 
 let args = CommandLine.arguments
 let total = args.count > 1 ? Int(args[1]) ?? 4_000_000 : 4_000_000
 let batch = args.count > 2 ? Int(args[2]) ?? 8 : 8
 let snaplen = args.count > 3 ? Int(args[3]) ?? 64 : 64
+let handoff = args.count > 4 ? args[4] != "inline" : true
 let iodepth = 32
+let slots = 2 * iodepth
 let queueSize: UInt16 = 256
 let memSize = 4 << 20
 let path = "/dev/shm/vqtap-replay-\(getpid())"
@@ -49,7 +56,7 @@ func release16(_ gpa: UInt64, _ v: UInt16) {
 }
 
 // Static buffers per slot (head = slot).
-for s in 0..<iodepth {
+for s in 0..<slots {
     let base = UInt64(0x10000 + s * 0x2000)
     let table = base
     let header = base + 0x100, response = base + 0x200, data = base + 0x1000
@@ -72,13 +79,17 @@ try poller.attach(clock: clock, into: &out)
 struct Driver {
     let ring: SplitQueueLayout
     var availIdx: UInt16 = 0, usedIdx: UInt16 = 0
-    var free = (0..<iodepth).reversed().map { UInt16($0) }
+    var free = (0..<slots).map { UInt16($0) }
+    var firstFree = 0
     var inflight: [UInt16] = []
     var tag: UInt64 = 0
 
     mutating func post(_ n: Int) {
         for _ in 0..<n {
-            guard let h = free.popLast() else { break }
+            guard firstFree < free.count else { break }
+            let h = free[firstFree]
+            firstFree += 1
+            if firstFree >= 4096 { free.removeFirst(firstFree); firstFree = 0 }
             tag &+= 1
             le64(UInt64(0x10000 + Int(h) * 0x2000 + 0x100 + 8), tag)
             le16(ring.availRingAddress(availIdx), h)
@@ -125,6 +136,29 @@ driver.complete(iodepth)
 driver.post(iodepth)
 try poller.poll(clock: clock, into: &out)
 out.removeAll(keepingCapacity: true)
+/// Batches on their way to the freeing thread (the live capture's RecordHandoff, minus
+/// the printing).
+final class Handoff: @unchecked Sendable {
+    let queue = Mutex<(batches: [[CaptureRecord]], done: Bool)>(([], false))
+    func push(_ records: [CaptureRecord]) { queue.withLock { $0.batches.append(records) } }
+    func drain() {
+        while true {
+            let (taken, done) = queue.withLock { q -> ([[CaptureRecord]], Bool) in
+                let t = q.batches
+                q.batches = []
+                return (t, q.done)
+            }
+            if taken.isEmpty {
+                if done { return }
+                usleep(100)
+            }
+        }
+    }
+}
+let freeing = Handoff()
+let freeingThread = Thread { freeing.drain() }
+if handoff { freeingThread.start() }
+
 let base = poller.counters
 var chains = 0
 var records = 0
@@ -134,13 +168,16 @@ while chains < total {
     driver.post(batch)
     try poller.poll(clock: clock, into: &out)
     records += out.count
+    if handoff { freeing.push(out) }
     out.removeAll(keepingCapacity: true)
     chains += batch
 }
 let pollNs = threadCPUNs() - t0 - driverNs
+freeing.queue.withLock { $0.done = true }
 var c = poller.counters
 c.captured -= base.captured; c.torn -= base.torn
 let rate = Double(chains) / (Double(pollNs) / 1e9)
-print(String(format: "replay: %d chains (batch %d, snaplen %d) in %.3f s of poller CPU time: %.0f chains/s, %.0f records/s",
-             chains, batch, snaplen, Double(pollNs) / 1e9, rate, Double(records) / (Double(pollNs) / 1e9)))
+print(String(format: "replay: %d chains (batch %d, snaplen %d, records freed %@) in %.3f s of poller CPU time: %.0f chains/s, %.0f records/s",
+             chains, batch, snaplen, handoff ? "by another thread" : "by the poller", Double(pollNs) / 1e9, rate,
+             Double(records) / (Double(pollNs) / 1e9)))
 print("counters: \(c.text)")

@@ -118,6 +118,10 @@ public struct DevicePoller<Memory: GuestMemory> {
         queues.reduce(TapCounters()) { $0 + $1.counters }
     }
 
+    public var tornReasons: TornReasons {
+        queues.reduce(TornReasons()) { $0 + $1.tornReasons }
+    }
+
     /// Chains made available and not yet returned, per queue, oldest first.
     public var pendingChains: [(queue: UInt16, chains: [PendingChain])] {
         queues.map { ($0.config.queue, $0.pending) }

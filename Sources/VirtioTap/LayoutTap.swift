@@ -58,6 +58,7 @@ public final class LayoutTap {
     public private(set) var poller: DevicePoller<MappedGuestMemory>?
     public private(set) var memory: MappedGuestMemory?
     public private(set) var layout: DeviceLayout?
+    var earlierTornReasons = TornReasons()
     /// Counters of earlier generations (a reset starts new queue pollers).
     var earlier: [UInt16: TapCounters] = [:]
     let clock = TapClock()
@@ -124,6 +125,7 @@ public final class LayoutTap {
         }
         if let old = poller {
             for (q, c) in old.queueCounters { earlier[q, default: TapCounters()] += c }
+            earlierTornReasons = earlierTornReasons + old.tornReasons
         }
         var p = try DevicePoller(memory: memory, layout: layout, framer: options.framer(layout), snaplen: options.snaplen,
                                  limits: options.limits)
@@ -282,6 +284,9 @@ public final class LayoutTap {
         for (q, c) in poller?.queueCounters ?? [] { all[q, default: TapCounters()] += c }
         return all.keys.sorted().map { ($0, all[$0] ?? TapCounters()) }
     }
+
+    /// Why records were counted torn, all generations (diagnostics).
+    public var tornReasons: TornReasons { earlierTornReasons + (poller?.tornReasons ?? TornReasons()) }
 
     public var totalCounters: TapCounters { queueCounters.reduce(TapCounters()) { $0 + $1.counters } }
 

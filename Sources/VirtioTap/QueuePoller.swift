@@ -104,6 +104,11 @@ public struct QueuePoller<Memory: GuestMemory> {
     /// When the previous poll loaded the indices: a chain returned in this poll was returned
     /// after it.
     var previousLoadNs: UInt64 = 0
+    /// False until a load after a fresh start: then nothing bounds when a chain already
+    /// returned was returned.
+    var previousLoadKnown = true
+    /// Why records were counted torn (diagnostics).
+    public internal(set) var tornReasons = TornReasons()
     /// The latest posting of each header buffer.
     var postings: PostingIndex
     /// Whether this poll's postings beyond the batch (up to the reloaded avail.idx) have
@@ -204,6 +209,7 @@ public struct QueuePoller<Memory: GuestMemory> {
     public mutating func startFresh() {
         lastAvail = 0
         lastUsed = 0
+        previousLoadKnown = false
     }
 
     /// The chains made available and not yet returned, oldest first (by ring position).
@@ -228,10 +234,14 @@ public struct QueuePoller<Memory: GuestMemory> {
         let a = try layout.availIdx(in: memory)
         if u == lastUsed && a == lastAvail {
             previousLoadNs = clock.now()
+            previousLoadKnown = true
             return false
         }
         let ts = clock.now()
-        let since = previousLoadNs == 0 ? ts : previousLoadNs
+        // No earlier load (a fresh start after a reset): what was returned before this poll
+        // may have been reused at any time since the device became ready.
+        let since: UInt64? = previousLoadKnown ? previousLoadNs : nil
+        previousLoadKnown = true
         previousLoadNs = ts
         let n = size
 
@@ -327,15 +337,17 @@ public struct QueuePoller<Memory: GuestMemory> {
             if out[o].flags.contains(.malformed) {
                 let completed = usedStamp[h] == stampEpoch
                 if reposted || completed {
+                    tornReasons.count(.walkFailedOnReusedChain)
                     out[o].flags.remove(.malformed)
                     out[o].flags.insert(.torn)
                     markPendingTorn(slot: availBatchSlot[p])
                 }
             } else if reposted || availBatchChanged[p] {
+                tornReasons.count(reposted ? .headReposted : .descriptorsChanged)
                 out[o].flags.insert(.torn)
                 markPendingTorn(slot: availBatchSlot[p])
             } else if availBatchHeader[p] != Self.noBuffer, let returnedAt = returnedBeforeVerdict(p, head: h, u: u, u3: u3) {
-                let inTime = Self.share(p, of: availCount, from: ts, to: availCopiedNs) &- since <= config.trustWindowNs
+                let inTime = since.map { Self.share(p, of: availCount, from: ts, to: availCopiedNs) &- $0 <= config.trustWindowNs } ?? false
                 switch try copyVerdict(o, in: out, header: availBatchHeader[p], returnedAt: returnedAt, a: a, a3: a3, inTime: inTime) {
                 case .intact: break
                 case .late:
@@ -356,6 +368,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                 // The request was in this batch: take its final verdict.
                 let request = out[availFirst + Int(requestPos)].flags
                 if request.contains(.torn) {
+                    if !out[o].flags.contains(.torn) { tornReasons.count(.requestTorn) }
                     flags.insert(.torn)
                     if !request.contains(.malformed) { flags.remove(.malformed) }
                 }
@@ -363,9 +376,11 @@ public struct QueuePoller<Memory: GuestMemory> {
             if requestPos >= 0 && out[availFirst + Int(requestPos)].flags.contains(.late) { flags.insert(.late) }
             if !flags.contains(.orphan) && !flags.contains(.torn) && out[o].head < n {
                 if SplitRing.distance(from: out[o].ringIndex, to: u3) >= n {
+                    tornReasons.count(.usedLapped)
                     flags.insert(.torn)
                 } else if usedBatchResponse[q] != Self.noBuffer,
                           try responseBufferReused(usedBatchResponse[q], requestIndex: usedBatchAvailIndex[q], a: a, a3: a3) {
+                    tornReasons.count(.responseReused)
                     flags.insert(.torn)
                 }
             }
@@ -407,18 +422,31 @@ public struct QueuePoller<Memory: GuestMemory> {
     /// before the verdict, is worth, judged by who reuses its request header buffer.
     mutating func copyVerdict(_ o: Int, in out: [CaptureRecord], header: UInt64, returnedAt: UInt16,
                               a: UInt16, a3: UInt16, inTime: Bool) throws(RingError) -> CopyVerdict {
-        guard try noteLaterPostings(from: a, to: a3), let latest = postings.latest(header) else { return .torn }
+        guard try noteLaterPostings(from: a, to: a3), let latest = postings.latest(header) else {
+            tornReasons.count(.laterPostingsUnknown)
+            return .torn
+        }
         if isLater(latest.availIndex, than: out[o].ringIndex) {
             // Reused. If the reusing request was itself returned, the buffer may have
             // changed twice; otherwise the copy is the later request's if it equals what the
             // buffer holds now.
             let h = Int(latest.head)
-            if h < Int(size) && usedStamp[h] == stampEpoch && isLater(usedLatest[h], than: returnedAt) { return .torn }
-            return copiesStillMatch(out[o].segments) ? .torn : .intact
+            if h < Int(size) && usedStamp[h] == stampEpoch && isLater(usedLatest[h], than: returnedAt) {
+                tornReasons.count(.reuseOfHeaderReturned)
+                return .torn
+            }
+            if copiesStillMatch(out[o].segments) {
+                tornReasons.count(.copyIsTheReuse)
+                return .torn
+            }
+            return .intact
         }
         // Not reused: a change since the copy is a reuse being written. Copied late, a reuse
         // written before the copy and not posted yet cannot be ruled out.
-        if !copiesStillMatch(out[o].segments) { return .torn }
+        if !copiesStillMatch(out[o].segments) {
+            tornReasons.count(.bufferChangedNoReuse)
+            return .torn
+        }
         return inTime ? .intact : .late
     }
 
@@ -612,6 +640,7 @@ public struct QueuePoller<Memory: GuestMemory> {
             availBatchSlot.append(slot)
         } else if changed {
             // Pre-attach snapshot: no batch decision follows, decide here.
+            tornReasons.count(.descriptorsChanged)
             record.flags.insert(.torn)
             markPendingTorn(slot: slot)
         }

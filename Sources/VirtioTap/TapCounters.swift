@@ -39,3 +39,39 @@ public struct TapCounters: Sendable, Equatable {
         [("captured", captured), ("torn", torn), ("orphan", orphan), ("dropped", dropped), ("malformed", malformed)]
     }
 }
+
+/// Why records were counted torn, for the people tuning the tap (`VQTAP_TORN_REASONS=1`
+/// prints them when a capture ends). Each torn available record counts once, under the
+/// first reason that applied; a torn completion counts under its own reason.
+public struct TornReasons: Sendable, Equatable {
+    public enum Reason: Int, CaseIterable, Sendable {
+        case walkFailedOnReusedChain, headReposted, descriptorsChanged, reuseOfHeaderReturned,
+             copyIsTheReuse, bufferChangedNoReuse, laterPostingsUnknown, requestTorn, usedLapped, responseReused
+        public var name: String {
+            switch self {
+            case .walkFailedOnReusedChain: "walk-failed-on-reused-chain"
+            case .headReposted: "head-reposted"
+            case .descriptorsChanged: "descriptors-changed"
+            case .reuseOfHeaderReturned: "reuse-of-header-returned"
+            case .copyIsTheReuse: "copy-is-the-reuse"
+            case .bufferChangedNoReuse: "buffer-changed-no-reuse"
+            case .laterPostingsUnknown: "later-postings-unknown"
+            case .requestTorn: "request-torn"
+            case .usedLapped: "used-lapped"
+            case .responseReused: "response-reused"
+            }
+        }
+    }
+    public var counts = [UInt64](repeating: 0, count: Reason.allCases.count)
+    public init() {}
+    public mutating func count(_ r: Reason) { counts[r.rawValue] += 1 }
+    public static func + (a: TornReasons, b: TornReasons) -> TornReasons {
+        var s = a
+        for k in s.counts.indices { s.counts[k] += b.counts[k] }
+        return s
+    }
+    /// `head-reposted 3 buffer-changed-no-reuse 1` (reasons that occurred).
+    public var text: String {
+        Reason.allCases.filter { counts[$0.rawValue] > 0 }.map { "\($0.name) \(counts[$0.rawValue])" }.joined(separator: " ")
+    }
+}

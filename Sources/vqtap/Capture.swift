@@ -316,6 +316,9 @@ struct Capture: ParsableCommand {
         var lines: [String] = []
         for (q, c) in tap.queueCounters { lines.append("q\(q) \(tap.queueName(q)): \(c.text)") }
         lines.append("total: \(tap.totalCounters.text)")
+        if ProcessInfo.processInfo.environment["VQTAP_TORN_REASONS"] != nil {
+            lines.append("torn reasons: \(tap.tornReasons.text)")
+        }
         StandardError.write(lines.joined(separator: "\n"))
     }
 }

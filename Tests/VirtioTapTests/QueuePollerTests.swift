@@ -167,6 +167,25 @@ import VirtioRing
         #expect(rig.poller.counters == TapCounters(captured: 3, torn: 0, orphan: 0, dropped: 0, malformed: 0))
     }
 
+    @Test func aChainReturnedBeforeTheFirstPollOfAFreshStartIsFlaggedLate() throws {
+        // After a reset the rings start at 0 and the tap attaches when it learns the driver
+        // is ready, milliseconds later: what was returned by then may have been reused at
+        // any time, however soon the first poll comes.
+        var rig = try PollerRig()
+        rig.poller.startFresh()
+        try rig.post(head: 2, request: [1])
+        try rig.complete(head: 2, response: [2])
+        try rig.post(head: 3, request: [1])
+        let records = try rig.poll(at: 1_000)
+        #expect(records.map(\.head) == [2, 3, 2])
+        #expect(records.map { $0.flags.contains(.late) } == [true, false, true])
+        #expect(records.map { $0.flags.contains(.torn) } == [false, false, false])
+        // From then on the previous poll bounds when a reuse could start.
+        try rig.post(head: 4, request: [1])
+        try rig.complete(head: 4, response: [3])
+        #expect(try rig.poll(at: 2_000).map { $0.flags.contains(.late) } == [false, false])
+    }
+
     @Test func aReturnedChainWhoseHeaderALaterPostingRewroteIsTorn() throws {
         // Linux and the simulator reuse header buffers per tag, heads apart: head 3 carries
         // the next request in head 2's buffers before the tap copied head 2.

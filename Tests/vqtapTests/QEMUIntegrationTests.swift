@@ -94,6 +94,7 @@ private struct CapturedRequest {
         tap.arguments = ["-n", "-20", VQTapBinary.url.path, "capture", "--qmp", socket, "-w", pcapng, "--print", "-T", "json", "-s", "0",
                          "--wait", "--wait-timeout", "60s",
                          "--poll", "busy", "--cpu", "1"]
+        tap.environment = ProcessInfo.processInfo.environment.merging(["VQTAP_TORN_REASONS": "1"]) { _, new in new }
         tap.standardOutput = try FileHandle(forWritingTo: Self.create(captureFile))
         tap.standardError = try FileHandle(forWritingTo: Self.create(tapErr))
         try tap.run()
@@ -111,6 +112,7 @@ private struct CapturedRequest {
         #expect(tap.terminationStatus == 3, "vqtap exit status \(tap.terminationStatus): \(stderr)")
         #expect(stderr.contains("went away"), "no 'went away' message: \(stderr)")
 
+        for line in stderr.split(separator: "\n") where line.hasPrefix("torn reasons:") { print("QEMU integration: \(line)") }
         let records = Self.read(captureFile).split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
