@@ -59,6 +59,8 @@ public final class LayoutTap {
     public private(set) var memory: MappedGuestMemory?
     public private(set) var layout: DeviceLayout?
     var earlierTornReasons = TornReasons()
+    /// How long the polling loop went between two loads of the indices (diagnostics).
+    public internal(set) var stalls = LoopStalls()
     /// Counters of earlier generations (a reset starts new queue pollers).
     var earlier: [UInt16: TapCounters] = [:]
     let clock = TapClock()
@@ -175,19 +177,26 @@ public final class LayoutTap {
         var meanGapNs = Self.flowingGapNs * 2
         var nextWatch = clock.now() &+ options.watchIntervalNs
         let end = durationNs.map { (firstAttachNs ?? clock.now()) &+ $0 }
+        var previousStartNs: UInt64 = 0
         while true {
             guard poller != nil, let memory else { throw TapError("not attached") }
             records.removeAll(keepingCapacity: true)
+            let startNs = clock.now()
+            if previousStartNs != 0 && sleepNs == 0 { stalls.note(startNs &- previousStartNs) }
+            previousStartNs = startNs
             // In place: a copy of the poller would copy every array it then mutates.
             let active = try poller?.poll(clock: clock, into: &records) ?? false
             if memory.memoryWentAway {
                 // What this batch read may be zeros: it is thrown away, not delivered.
                 return gone("guest memory went away (a memory file was truncated)", deliver: deliver)
             }
+            let polledNs = clock.now()
+            stalls.notePhase(.poll, polledNs &- startNs)
             if !records.isEmpty && !deliver(records) { return finish(deliver: deliver) }
             if shouldStop() { return finish(deliver: deliver) }
 
             let now = clock.now()
+            stalls.notePhase(.deliver, now &- polledNs)
             if active {
                 let gap = now &- lastActiveNs
                 meanGapNs = meanGapNs &- meanGapNs / 8 &+ min(gap, 1_000_000_000) / 8
@@ -204,6 +213,7 @@ public final class LayoutTap {
             if now >= nextWatch {
                 nextWatch = now &+ options.watchIntervalNs
                 if let outcome = try watch(shouldStop: shouldStop, deliver: deliver) { return outcome }
+                stalls.notePhase(.watch, clock.now() &- now)
             }
         }
     }

@@ -298,6 +298,10 @@ public struct QueuePoller<Memory: GuestMemory> {
         for k in usedSkip..<Int(usedRead) {
             completion(usedElements[k], index: usedStart &+ UInt16(k), ts: ts, into: &out)
         }
+        // Read longer after the previous load than a driver takes to react to a completion:
+        // a driver that reuses memory by range, not by buffer (SeaBIOS builds each request
+        // on its stack), may have written a later request over the device's bytes.
+        let completionsLate = since.map { clock.now() &- $0 > config.trustWindowNs } ?? true
 
 
         // 4. What was recycled under the copy.
@@ -382,6 +386,10 @@ public struct QueuePoller<Memory: GuestMemory> {
                           try responseBufferReused(usedBatchResponse[q], requestIndex: usedBatchAvailIndex[q], a: a, a3: a3) {
                     tornReasons.count(.responseReused)
                     flags.insert(.torn)
+                } else if completionsLate && overwrittenByLaterPosting(out[o].segments, requestIndex: usedBatchAvailIndex[q],
+                                                                        postings: availFirst..<usedFirst, in: out) {
+                    tornReasons.count(.responseOverwritten)
+                    flags.insert(.torn)
                 }
             }
             if flags.contains(.torn) { flags.remove(.late) }
@@ -457,6 +465,21 @@ public struct QueuePoller<Memory: GuestMemory> {
     mutating func responseBufferReused(_ response: UInt64, requestIndex: UInt16, a: UInt16, a3: UInt16) throws(RingError) -> Bool {
         guard !postingsLost, try noteLaterPostings(from: a, to: a3), let latest = postings.latest(response) else { return true }
         return isLater(latest.availIndex, than: requestIndex)
+    }
+
+    /// Whether a readable buffer of a posting of this batch later than the one at avail
+    /// index `requestIndex` overlaps a buffer the device wrote into `segments` (a completion).
+    func overwrittenByLaterPosting(_ segments: [RecordSegment], requestIndex: UInt16, postings: Range<Int>,
+                                   in out: [CaptureRecord]) -> Bool {
+        for w in segments where w.isWritable && !w.bytes.isEmpty {
+            let wEnd = w.address &+ UInt64(w.bytes.count)
+            for p in postings where out[p].kind == .available && isLater(out[p].ringIndex, than: requestIndex) {
+                for r in out[p].segments where !r.isWritable {
+                    if r.address < wEnd && w.address < r.address &+ UInt64(r.length) { return true }
+                }
+            }
+        }
+        return false
     }
 
     /// When the `k`th of `count` equal pieces of work between `start` and `end` ended.

@@ -46,7 +46,8 @@ public struct TapCounters: Sendable, Equatable {
 public struct TornReasons: Sendable, Equatable {
     public enum Reason: Int, CaseIterable, Sendable {
         case walkFailedOnReusedChain, headReposted, descriptorsChanged, reuseOfHeaderReturned,
-             copyIsTheReuse, bufferChangedNoReuse, laterPostingsUnknown, requestTorn, usedLapped, responseReused
+             copyIsTheReuse, bufferChangedNoReuse, laterPostingsUnknown, requestTorn, usedLapped, responseReused,
+             responseOverwritten
         public var name: String {
             switch self {
             case .walkFailedOnReusedChain: "walk-failed-on-reused-chain"
@@ -59,6 +60,7 @@ public struct TornReasons: Sendable, Equatable {
             case .requestTorn: "request-torn"
             case .usedLapped: "used-lapped"
             case .responseReused: "response-reused"
+            case .responseOverwritten: "response-overwritten"
             }
         }
     }
@@ -73,5 +75,40 @@ public struct TornReasons: Sendable, Equatable {
     /// `head-reposted 3 buffer-changed-no-reuse 1` (reasons that occurred).
     public var text: String {
         Reason.allCases.filter { counts[$0.rawValue] > 0 }.map { "\($0.name) \(counts[$0.rawValue])" }.joined(separator: " ")
+    }
+}
+
+/// Gaps between two turns of the polling loop while it does not sleep: how often the tap
+/// was away (descheduled, or busy copying) long enough for a driver to reuse buffers.
+public struct LoopStalls: Sendable, Equatable {
+    public var turns: UInt64 = 0
+    public var over20us: UInt64 = 0
+    public var over100us: UInt64 = 0
+    public var over1ms: UInt64 = 0
+    public var longestNs: UInt64 = 0
+    public init() {}
+    @inline(__always)
+    public mutating func note(_ gapNs: UInt64) {
+        turns &+= 1
+        guard gapNs > 20_000 else { return }
+        over20us += 1
+        if gapNs > 100_000 { over100us += 1 }
+        if gapNs > 1_000_000 { over1ms += 1 }
+        longestNs = max(longestNs, gapNs)
+    }
+    public enum Phase: Int, CaseIterable, Sendable { case poll, deliver, watch }
+    /// Per phase of a turn: how often it took over 20 us, and its longest.
+    public var slowPhases = [UInt64](repeating: 0, count: Phase.allCases.count)
+    public var longestPhaseNs = [UInt64](repeating: 0, count: Phase.allCases.count)
+    @inline(__always)
+    public mutating func notePhase(_ phase: Phase, _ ns: UInt64) {
+        guard ns > 20_000 else { return }
+        slowPhases[phase.rawValue] += 1
+        longestPhaseNs[phase.rawValue] = max(longestPhaseNs[phase.rawValue], ns)
+    }
+    public var text: String {
+        let phases = Phase.allCases.map { "\($0)-over-20us \(slowPhases[$0.rawValue]) (longest \(longestPhaseNs[$0.rawValue] / 1000)us)" }
+        return "turns \(turns) over-20us \(over20us) over-100us \(over100us) over-1ms \(over1ms) longest \(longestNs / 1000)us; "
+            + phases.joined(separator: ", ")
     }
 }

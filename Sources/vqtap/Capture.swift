@@ -318,6 +318,7 @@ struct Capture: ParsableCommand {
         lines.append("total: \(tap.totalCounters.text)")
         if ProcessInfo.processInfo.environment["VQTAP_TORN_REASONS"] != nil {
             lines.append("torn reasons: \(tap.tornReasons.text)")
+            lines.append("loop stalls: \(tap.stalls.text)")
         }
         StandardError.write(lines.joined(separator: "\n"))
     }

@@ -186,6 +186,32 @@ import VirtioRing
         #expect(try rig.poll(at: 2_000).map { $0.flags.contains(.late) } == [false, false])
     }
 
+    /// SeaBIOS builds each request on its stack: the next request's header lands where the
+    /// previous response was. Posts a direct chain with its buffers at `readable`/`writable`.
+    func postAt(_ rig: PollerRig, head: UInt16, readable: UInt64, request: [UInt8], writable: UInt64) throws {
+        try rig.memory.writeBytes(readable, request)
+        try rig.writer.writeDirectChain([.init(addr: readable, len: UInt32(request.count)),
+                                         .init(addr: writable, len: 16, writable: true)], indices: [head, head + 4])
+        try rig.writer.publishAvail(head)
+    }
+
+    @Test(arguments: [(10_000 as UInt64, false), (100_000, true)])
+    func aResponseALaterRequestWasWrittenOverIsTornWhenReadLate(after: UInt64, torn: Bool) throws {
+        var rig = try PollerRig()
+        _ = try rig.attach(at: 1_000)
+        try postAt(rig, head: 0, readable: 0x20000, request: [1, 1, 1, 1], writable: 0x20010)
+        _ = try rig.poll(at: 2_000)
+        try rig.memory.writeBytes(0x20010, [0xaa, 0xaa, 0xaa, 0xaa])
+        try rig.writer.publishUsed(id: 0, len: 4)
+        // The driver saw the completion and built the next request over its response.
+        try postAt(rig, head: 1, readable: 0x20012, request: [2, 2, 2, 2], writable: 0x20030)
+        let records = try rig.poll(at: 2_000 + after)
+        #expect(records.map(\.kind) == [.available, .used])
+        #expect(records[1].segments[1].bytes == [0xaa, 0xaa, 2, 2])
+        #expect(records[1].flags.contains(.torn) == torn)
+        #expect(rig.poller.tornReasons.counts[TornReasons.Reason.responseOverwritten.rawValue] == (torn ? 1 : 0))
+    }
+
     @Test func aReturnedChainWhoseHeaderALaterPostingRewroteIsTorn() throws {
         // Linux and the simulator reuse header buffers per tag, heads apart: head 3 carries
         // the next request in head 2's buffers before the tap copied head 2.

@@ -80,8 +80,12 @@ private struct CapturedRequest {
             Issue.record("paths file without QEMU_PID/TRACE: \(Self.read(paths))")
             return
         }
-        // The guest's vCPU (all of QEMU) on CPU 0, the tap on CPU 1.
+        // The guest's vCPU (all of QEMU) on CPU 0, the tap on CPU 1, and this test's own
+        // threads (and the tap's other threads, which inherit it) off the tap's core: a
+        // thread waking there takes it from the tap for up to a scheduler slice (~1 ms).
         _ = try Self.shell(["taskset", "-a", "-p", "-c", "0", qemuPID])
+        _ = try Self.shell(["taskset", "-a", "-p", "-c", "0", String(getpid())])
+        defer { _ = try? Self.shell(["taskset", "-a", "-p", "-c", "0-\(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)) - 1))", String(getpid())]) }
 
         let captureFile = dir.appendingPathComponent("capture.json")
         let pcapng = dir.appendingPathComponent("capture.pcapng").path
@@ -91,7 +95,7 @@ private struct CapturedRequest {
         // other processes on a shared host would otherwise deschedule the poll loop for
         // milliseconds, long enough for the guest to recycle the buffers it has not copied.
         tap.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
-        tap.arguments = ["-n", "-20", VQTapBinary.url.path, "capture", "--qmp", socket, "-w", pcapng, "--print", "-T", "json", "-s", "0",
+        tap.arguments = ["-n", "-20", VQTapBinary.url.path, "capture", "--qmp", socket, "-w", pcapng, "--print", "-T", "json",
                          "--wait", "--wait-timeout", "60s",
                          "--poll", "busy", "--cpu", "1"]
         tap.environment = ProcessInfo.processInfo.environment.merging(["VQTAP_TORN_REASONS": "1"]) { _, new in new }
@@ -112,7 +116,7 @@ private struct CapturedRequest {
         #expect(tap.terminationStatus == 3, "vqtap exit status \(tap.terminationStatus): \(stderr)")
         #expect(stderr.contains("went away"), "no 'went away' message: \(stderr)")
 
-        for line in stderr.split(separator: "\n") where line.hasPrefix("torn reasons:") { print("QEMU integration: \(line)") }
+        for line in stderr.split(separator: "\n") where line.hasPrefix("torn reasons:") || line.hasPrefix("loop stalls:") { print("QEMU integration: \(line)") }
         let records = Self.read(captureFile).split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
