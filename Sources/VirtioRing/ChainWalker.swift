@@ -261,14 +261,24 @@ public struct ChainWalker<Memory: GuestMemory> {
         acc.indirect = Chain.IndirectTable(desc: at.index, addr: d.addr, len: d.len)
         // `next` is 16 bits: entries past 65535 cannot be reached.
         let reachable = min(entries, Int(UInt16.max) + 1)
-        if tableStamps.count < reachable { tableStamps = [UInt32](repeating: 0, count: reachable) }
+        // Tables of up to 64 entries (all that drivers make) keep their loop stamps in a
+        // register: no array write, no uniqueness check, per descriptor.
+        let small = reachable <= 64
+        var seen: UInt64 = 0
+        if !small && tableStamps.count < reachable { tableStamps = [UInt32](repeating: 0, count: reachable) }
         let table = memory.translate(gpa: d.addr, count: Int(d.len))
 
         var j: UInt16 = 0
         while true {
             let ref = DescriptorRef(j, indirect: true)
-            if tableStamps[Int(j)] == epoch { throw .loop(head: head, at: ref) }
-            tableStamps[Int(j)] = epoch
+            if small {
+                let bit: UInt64 = 1 &<< UInt64(j)
+                if seen & bit != 0 { throw .loop(head: head, at: ref) }
+                seen |= bit
+            } else {
+                if tableStamps[Int(j)] == epoch { throw .loop(head: head, at: ref) }
+                tableStamps[Int(j)] = epoch
+            }
             let e: Descriptor
             let gpa = d.addr + UInt64(j) * UInt64(Descriptor.size)
             if let table {

@@ -145,7 +145,12 @@ public struct QueuePoller<Memory: GuestMemory> {
     /// The first readable buffer each available record of the batch copied bytes from
     /// (noBuffer if none), and the first writable one each used record did.
     var availBatchHeader: [UInt64] = []
+    /// End of the first readable buffer (the whole buffer) and the avail index, per posting.
+    var availBatchHeaderEnd: [UInt64] = []
+    var availBatchIndex: [UInt16] = []
     var usedBatchResponse: [UInt64] = []
+    /// End of the bytes read from the first writable buffer, per completion.
+    var usedBatchResponseEnd: [UInt64] = []
     static var noBuffer: UInt64 { .max }
 
     public init(memory: Memory, layout: SplitQueueLayout, config: QueueCaptureConfig) {
@@ -283,6 +288,8 @@ public struct QueuePoller<Memory: GuestMemory> {
         availBatchCompleted.removeAll(keepingCapacity: true)
         availBatchCompletedAt.removeAll(keepingCapacity: true)
         availBatchHeader.removeAll(keepingCapacity: true)
+        availBatchHeaderEnd.removeAll(keepingCapacity: true)
+        availBatchIndex.removeAll(keepingCapacity: true)
         laterPostingsNoted = false
         for k in availSkip..<Int(availRead) {
             let head = availHeads[k]
@@ -295,13 +302,15 @@ public struct QueuePoller<Memory: GuestMemory> {
         usedBatchAvailPos.removeAll(keepingCapacity: true)
         usedBatchAvailIndex.removeAll(keepingCapacity: true)
         usedBatchResponse.removeAll(keepingCapacity: true)
+        usedBatchResponseEnd.removeAll(keepingCapacity: true)
         for k in usedSkip..<Int(usedRead) {
             completion(usedElements[k], index: usedStart &+ UInt16(k), ts: ts, into: &out)
         }
         // Read longer after the previous load than a driver takes to react to a completion:
         // a driver that reuses memory by range, not by buffer (SeaBIOS builds each request
         // on its stack), may have written a later request over the device's bytes.
-        let completionsLate = since.map { clock.now() &- $0 > config.trustWindowNs } ?? true
+        let completionsLate = usedFirst < out.count && availFirst < usedFirst
+            && (since.map { clock.now() &- $0 > config.trustWindowNs } ?? true)
 
 
         // 4. What was recycled under the copy.
@@ -386,8 +395,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                           try responseBufferReused(usedBatchResponse[q], requestIndex: usedBatchAvailIndex[q], a: a, a3: a3) {
                     tornReasons.count(.responseReused)
                     flags.insert(.torn)
-                } else if completionsLate && overwrittenByLaterPosting(out[o].segments, requestIndex: usedBatchAvailIndex[q],
-                                                                        postings: availFirst..<usedFirst, in: out) {
+                } else if completionsLate && overwrittenByLaterPosting(q, requestIndex: usedBatchAvailIndex[q]) {
                     tornReasons.count(.responseOverwritten)
                     flags.insert(.torn)
                 }
@@ -467,19 +475,22 @@ public struct QueuePoller<Memory: GuestMemory> {
         return isLater(latest.availIndex, than: requestIndex)
     }
 
-    /// Whether a readable buffer of a posting of this batch later than the one at avail
-    /// index `requestIndex` overlaps a buffer the device wrote into `segments` (a completion).
-    func overwrittenByLaterPosting(_ segments: [RecordSegment], requestIndex: UInt16, postings: Range<Int>,
-                                   in out: [CaptureRecord]) -> Bool {
-        for w in segments where w.isWritable && !w.bytes.isEmpty {
-            let wEnd = w.address &+ UInt64(w.bytes.count)
-            for p in postings where out[p].kind == .available && isLater(out[p].ringIndex, than: requestIndex) {
-                for r in out[p].segments where !r.isWritable {
-                    if r.address < wEnd && w.address < r.address &+ UInt64(r.length) { return true }
+    /// Whether the first readable buffer (the request header) of a posting of this batch
+    /// later than the one at avail index `requestIndex` overlaps the bytes the completion at
+    /// batch position `q` read from its first writable buffer (the response).
+    func overwrittenByLaterPosting(_ q: Int, requestIndex: UInt16) -> Bool {
+        let start = usedBatchResponse[q], end = usedBatchResponseEnd[q]
+        guard start != Self.noBuffer else { return false }
+        // A plain scan without bounds checks: every completion of a late poll comes here.
+        return availBatchHeader.withUnsafeBufferPointer { headers in
+            availBatchHeaderEnd.withUnsafeBufferPointer { ends in
+                for p in 0..<min(headers.count, ends.count) where headers[p] < end && start < ends[p] {
+                    // noBuffer (all ones) never starts below `end`.
+                    if p < availBatchIndex.count && isLater(availBatchIndex[p], than: requestIndex) { return true }
                 }
+                return false
             }
         }
-        return false
     }
 
     /// When the `k`th of `count` equal pieces of work between `start` and `end` ended.
@@ -620,13 +631,14 @@ public struct QueuePoller<Memory: GuestMemory> {
         var slot: Int32 = -1
         var headOK = head < size
         var changed = false
-        var header = Self.noBuffer
+        var header = Self.noBuffer, headerLength: UInt32 = 0
         do {
             let chain = try walker.walkKeepingSegments(head: head)
             let walked = walker.lastSegments
             if chain.usesIndirect { record.flags.insert(.indirect) }
-            let (segments, truncated, first) = readableSnapshot(walked)
+            let (segments, truncated, first, firstLength) = readableSnapshot(walked)
             header = first
+            headerLength = firstLength
             if truncated { record.flags.insert(.snaplenTruncated) }
             record.body = .chain(segments)
             changed = !descriptorsUnchanged(chain, walked)
@@ -643,7 +655,7 @@ public struct QueuePoller<Memory: GuestMemory> {
             if case .headOutOfRange = error { headOK = false }
             if headOK {
                 let partial = Array(walker.segmentsBeforeFailure[...])
-                let (segments, truncated, _) = readableSnapshot(partial)
+                let (segments, truncated, _, _) = readableSnapshot(partial)
                 if truncated { record.flags.insert(.snaplenTruncated) }
                 record.body = .chain(segments)
                 var writable: UInt64 = 0
@@ -658,6 +670,8 @@ public struct QueuePoller<Memory: GuestMemory> {
             availBatchCompleted.append(false)
             availBatchCompletedAt.append(0)
             availBatchHeader.append(header)
+            availBatchHeaderEnd.append(header &+ UInt64(headerLength))
+            availBatchIndex.append(index)
             availBatchHeadOK.append(headOK)
             availBatchChanged.append(changed)
             availBatchSlot.append(slot)
@@ -677,7 +691,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                                    ringIndex: index, body: .chain([]), timestampNs: ts)
         var availPos: Int32 = -1
         var requestIndex: UInt16 = 0
-        var response = Self.noBuffer
+        var response = Self.noBuffer, responseTaken = 0
         if element.id >= UInt32(size) {
             record.head = 0xffff
             record.flags.insert(.malformed)
@@ -695,9 +709,10 @@ public struct QueuePoller<Memory: GuestMemory> {
             availPos = pool[slot].batchPosition
             requestIndex = pool[slot].availIndex
             let saved = pool[slot].segments
-            let (segments, truncated, first) = writableSnapshot(saved, writableBytes: writableBytes, usedLength: element.len)
+            let (segments, truncated, first, firstTaken) = writableSnapshot(saved, writableBytes: writableBytes, usedLength: element.len)
             unlinkFirst(head: Int(element.id))
             response = first
+            responseTaken = firstTaken
             if truncated { record.flags.insert(.snaplenTruncated) }
             record.body = .chain(segments)
             // A chain that did not walk has an incomplete segment list: no length to compare.
@@ -716,7 +731,7 @@ public struct QueuePoller<Memory: GuestMemory> {
             if let chain = try? walker.walk(head: UInt16(element.id)) {
                 if chain.usesIndirect { record.flags.insert(.indirect) }
                 let now = chain.segments.map { Self.recordSegment($0, bytes: []) }
-                let (segments, truncated, _) = writableSnapshot(now, writableBytes: chain.writableBytes, usedLength: element.len)
+                let (segments, truncated, _, _) = writableSnapshot(now, writableBytes: chain.writableBytes, usedLength: element.len)
                 if truncated { record.flags.insert(.snaplenTruncated) }
                 record.body = .chain(segments)
             }
@@ -725,6 +740,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         usedBatchAvailPos.append(availPos)
         usedBatchAvailIndex.append(requestIndex)
         usedBatchResponse.append(response)
+        usedBatchResponseEnd.append(response &+ UInt64(responseTaken))
     }
 
     // MARK: - Copies
@@ -747,30 +763,32 @@ public struct QueuePoller<Memory: GuestMemory> {
     }
 
     /// Every segment; bytes of the device-readable ones, headers whole, payload to the snap
-    /// length; and the address of the first readable segment if bytes were copied from it.
-    func readableSnapshot(_ segments: [Segment]) -> ([RecordSegment], Bool, UInt64) {
+    /// length; and the address and length of the first readable segment if bytes were
+    /// copied from it.
+    func readableSnapshot(_ segments: [Segment]) -> ([RecordSegment], Bool, UInt64, UInt32) {
         var budget = config.keepReadable
         var truncated = false
-        var first = Self.noBuffer, seen = false
+        var first = Self.noBuffer, firstLength: UInt32 = 0, seen = false
         let out = Self.segmentArray(segments.count) { k in
             let s = segments[k]
             if s.isWritable { return Self.recordSegment(s, bytes: []) }
             let take = min(Int(s.len), budget)
             budget -= take
             if take < Int(s.len) { truncated = true }
-            if !seen { seen = true; if take > 0 { first = s.addr } }
+            if !seen { seen = true; if take > 0 { first = s.addr; firstLength = s.len } }
             return Self.recordSegment(s, bytes: copy(s.addr, take))
         }
-        return (out, truncated, first)
+        return (out, truncated, first, firstLength)
     }
 
     /// Every segment; bytes of the device-writable ones the device wrote (clamped to the
-    /// used length), headers whole, payload to the snap length.
-    func writableSnapshot(_ segments: [RecordSegment], writableBytes: UInt64, usedLength: UInt32) -> ([RecordSegment], Bool, UInt64) {
+    /// used length), headers whole, payload to the snap length; and the address of the
+    /// first writable segment and the bytes copied from it, if any were.
+    func writableSnapshot(_ segments: [RecordSegment], writableBytes: UInt64, usedLength: UInt32) -> ([RecordSegment], Bool, UInt64, Int) {
         var written = min(UInt64(usedLength), writableBytes)
         var budget = config.keepWritable
         var truncated = false
-        var first = Self.noBuffer, seen = false
+        var first = Self.noBuffer, firstTaken = 0, seen = false
         let out = Self.segmentArray(segments.count) { k in
             let s = segments[k]
             guard s.flags & DescriptorFlags.write.rawValue != 0 else {
@@ -781,10 +799,10 @@ public struct QueuePoller<Memory: GuestMemory> {
             let take = min(here, budget)
             budget -= take
             if take < here { truncated = true }
-            if !seen { seen = true; if take > 0 { first = s.address } }
+            if !seen { seen = true; if take > 0 { first = s.address; firstTaken = take } }
             return RecordSegment(address: s.address, length: s.length, flags: s.flags, bytes: copy(s.address, take))
         }
-        return (out, truncated, first)
+        return (out, truncated, first, firstTaken)
     }
 
     /// An array of `count` segments made by `make(0)`, `make(1)`, ... in order. Short
