@@ -392,9 +392,14 @@ public struct QueuePoller<Memory: GuestMemory> {
                     tornReasons.count(.usedLapped)
                     flags.insert(.torn)
                 } else if usedBatchResponse[q] != Self.noBuffer,
-                          try responseBufferReused(usedBatchResponse[q], requestIndex: usedBatchAvailIndex[q], a: a, a3: a3) {
-                    tornReasons.count(.responseReused)
-                    flags.insert(.torn)
+                          case let verdict = try responseVerdict(o, q, in: out, availFirst: availFirst, u: u, u3: u3, a: a, a3: a3),
+                          verdict != .intact {
+                    if verdict == .late {
+                        flags.insert(.late)
+                    } else {
+                        tornReasons.count(.responseReused)
+                        flags.insert(.torn)
+                    }
                 } else if completionsLate && overwrittenByLaterPosting(q, requestIndex: usedBatchAvailIndex[q]) {
                     tornReasons.count(.responseOverwritten)
                     flags.insert(.torn)
@@ -466,13 +471,69 @@ public struct QueuePoller<Memory: GuestMemory> {
         return inTime ? .intact : .late
     }
 
-    /// Whether the device-written bytes of a completion may not be the device's: a later
-    /// posting than the one at avail index `requestIndex` uses their buffer (the driver may
-    /// have prepared it; the device may have written it again). Drivers do not write a
-    /// response buffer until they post it again, so without such a posting the bytes stand.
-    mutating func responseBufferReused(_ response: UInt64, requestIndex: UInt16, a: UInt16, a3: UInt16) throws(RingError) -> Bool {
-        guard !postingsLost, try noteLaterPostings(from: a, to: a3), let latest = postings.latest(response) else { return true }
-        return isLater(latest.availIndex, than: requestIndex)
+    /// What the device-written bytes of the completion `out[o]` (batch position `q`) are
+    /// worth, judged by who uses its response buffer since. Drivers write a response buffer
+    /// only by posting it again, and devices only by answering that posting: without a later
+    /// posting the bytes stand. With one (a driver that keeps buffers per tag reposts them
+    /// at once), they are torn when the device answered it (returned by the verdict), when
+    /// another completion of this poll or one published since may have used the buffer, when
+    /// the bytes changed since they were read, or when the posting's readable buffers (its
+    /// data-out) overlap them or are unknown (posted after this batch); otherwise captured
+    /// and flagged late: the device may have written its answer and not yet returned it.
+    mutating func responseVerdict(_ o: Int, _ q: Int, in out: [CaptureRecord], availFirst: Int,
+                                  u: UInt16, u3: UInt16, a: UInt16, a3: UInt16) throws(RingError) -> CopyVerdict {
+        let response = usedBatchResponse[q]
+        guard !postingsLost, try noteLaterPostings(from: a, to: a3), let latest = postings.latest(response) else { return .torn }
+        guard isLater(latest.availIndex, than: usedBatchAvailIndex[q]) else { return .intact }
+        let h = Int(latest.head)
+        if h < Int(size) && usedStamp[h] == stampEpoch && isLater(usedLatest[h], than: out[o].ringIndex) { return .torn }
+        // Another answer in the same buffer since: a completion later in this batch, or one
+        // published after it (its chain is still pending here).
+        for later in (q + 1)..<max(q + 1, usedBatchResponse.count) where usedBatchResponse[later] == response { return .torn }
+        for k in 0..<min(SplitRing.distance(from: u, to: u3), size) {
+            let id = try layout.usedEntry(u &+ k, in: memory).id
+            guard id < UInt32(size) else { continue }
+            var slot = firstOfHead[Int(id)]
+            while slot >= 0 {
+                for s in pool[Int(slot)].segments where s.isWritable {
+                    if s.address == response { return .torn }
+                    break
+                }
+                slot = pool[Int(slot)].next
+            }
+        }
+        let written = out[o].segments
+        if !writtenBytesStillMatch(written) { return .torn }
+        // The later posting's readable buffers: from this batch, or walked now if it was
+        // posted since the batch was read.
+        var readable: [(address: UInt64, length: UInt32)] = []
+        if let p = availBatchIndex.lastIndex(of: latest.availIndex), availFirst + p < out.count {
+            for r in out[availFirst + p].segments where !r.isWritable { readable.append((r.address, r.length)) }
+        } else {
+            guard let chain = try? walker.walk(head: latest.head) else { return .torn }
+            for r in chain.segments where !r.isWritable { readable.append((r.addr, r.len)) }
+        }
+        for r in readable where r.length > 0 {
+            for w in written where w.isWritable && !w.bytes.isEmpty
+                && r.address < w.address &+ UInt64(w.bytes.count) && w.address < r.address &+ UInt64(r.length) {
+                return .torn
+            }
+        }
+        return .late
+    }
+
+    /// Whether every device-written byte copied into `segments` is still what guest memory holds.
+    func writtenBytesStillMatch(_ segments: [RecordSegment]) -> Bool {
+        for s in segments where s.flags & DescriptorFlags.write.rawValue != 0 && !s.bytes.isEmpty {
+            let same: Bool = s.bytes.withUnsafeBytes { copied in
+                if let p = memory.translate(gpa: s.address, count: copied.count), let c = copied.baseAddress {
+                    return memcmp(p, c, copied.count) == 0
+                }
+                return false
+            }
+            if !same { return false }
+        }
+        return true
     }
 
     /// Whether the first readable buffer (the request header) of a posting of this batch
