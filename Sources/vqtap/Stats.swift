@@ -97,7 +97,8 @@ struct Stats: ParsableCommand {
         options.statistics.windowSlots = 1
         options.statistics.windowNs = 3_600_000_000_000
         options.statistics.window = false
-        options.recentLimit = 1
+        options.recentLimit = 0
+        options.keepDetails = false
         var analyzer = Analyzer(options: options)
         var series = LatencySeries()
         var source: any RecordSource
