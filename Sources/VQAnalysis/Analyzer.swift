@@ -165,18 +165,22 @@ public struct Analyzer {
             transactionCount += 1
             if keepRecent { recent.append(t) }
             if let l = t.latencyNs, l >= stuckThresholdNs { slowCompletions += 1 }
-            if t.isError {
-                errorCount += 1
-                if keepErrors {
-                    // The list keeps what a report prints, not the decodes (memory stays flat).
-                    var slim = t
-                    slim.detail = nil
-                    errors.append(slim)
-                }
-                log.append(LogEntry(timeNs: t.endNs, kind: .error, device: t.device,
-                                    text: "\(t.opcodeName) \(t.lun?.description ?? "?") tag \(t.tag.map(Hex.u64) ?? "?"): \(t.outcome.detail)",
-                                    transactionID: t.id))
+            if t.isError { failed(t) }
+        }
+
+        /// The rare part of `completed`, out of line.
+        @inline(never)
+        mutating func failed(_ t: Transaction) {
+            errorCount += 1
+            if keepErrors {
+                // The list keeps what a report prints, not the decodes (memory stays flat).
+                var slim = t
+                slim.detail = nil
+                errors.append(slim)
             }
+            log.append(LogEntry(timeNs: t.endNs, kind: .error, device: t.device,
+                                text: "\(t.opcodeName) \(t.lun?.description ?? "?") tag \(t.tag.map(Hex.u64) ?? "?"): \(t.outcome.detail)",
+                                transactionID: t.id))
         }
     }
 
@@ -207,7 +211,7 @@ public struct Analyzer {
         }
         let r = TransactionMatcher.FastRecord(device: record.deviceInstance, queue: record.queue, head: record.head, flags: record.flags,
                                               id: record.transactionID, timestampNs: record.timestampNs, latencyNs: record.latencyNs)
-        matcher.consumeFast(r, fast, command: decoder.command, response: decoder.response, deviceName: decoder.deviceName,
+        matcher.consumeFast(r, fast, command: decoder.command, response: decoder.response, decoder: decoder,
                             detail: detail, &listeners)
         checkEventq(at: record.timestampNs)
     }
@@ -229,7 +233,7 @@ public struct Analyzer {
         }
         let r = TransactionMatcher.FastRecord(device: view.deviceInstance, queue: view.queue, head: view.head, flags: view.flags,
                                               id: view.transactionID, timestampNs: view.timestampNs, latencyNs: view.latencyNs)
-        matcher.consumeFast(r, fast, command: decoder.command, response: decoder.response, deviceName: decoder.deviceName,
+        matcher.consumeFast(r, fast, command: decoder.command, response: decoder.response, decoder: decoder,
                             detail: nil, &listeners)
         checkEventq(at: view.timestampNs)
     }

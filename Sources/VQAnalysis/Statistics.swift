@@ -59,15 +59,31 @@ public struct GroupKey: Hashable, Sendable, Comparable {
     /// without the other).
     @inline(__always)
     var packed: (UInt64, UInt64, UInt64) {
-        var where_ = UInt64(device) << 48 | UInt64(queue) << 32
-        if let lun { where_ |= 1 << 31 | UInt64(lun.target) << 16 | UInt64(lun.lun) }
-        var what: UInt64 = 0
-        if let opcode { what = 1 << 40 | UInt64(opcode.opcode) << 32 | UInt64(opcode.serviceAction.map { 1 << 16 | UInt32($0) } ?? 0) }
+        (Self.whereWord(device: device, queue: queue, lun: lun), Self.whatWord(opcode), Self.howWord(outcome))
+    }
+
+    @inline(__always)
+    static func whereWord(device: UInt16, queue: UInt16, lun: LUNAddress?) -> UInt64 {
+        var w = UInt64(device) << 48 | UInt64(queue) << 32
+        if let lun { w |= 1 << 31 | UInt64(lun.target) << 16 | UInt64(lun.lun) }
+        return w
+    }
+
+    @inline(__always)
+    static func whatWord(_ opcode: OpcodeKey?) -> UInt64 {
+        guard let opcode else { return 0 }
+        return 1 << 40 | UInt64(opcode.opcode) << 32 | UInt64(opcode.serviceAction.map { 1 << 16 | UInt32($0) } ?? 0)
+    }
+
+    @inline(__always)
+    static func howWord(_ outcome: Outcome) -> UInt64 {
         var how = UInt64(outcome.status) << 8 | UInt64(outcome.response.map { 1 << 8 | UInt16($0) } ?? 0) << 16
         if let key = outcome.senseKey { how |= 1 << 40 | UInt64(key) << 32 }
         if let asc = outcome.asc, let ascq = outcome.ascq { how |= 1 << 41 | UInt64(asc) << 48 | UInt64(ascq) << 56 }
-        return (where_, what, how)
+        return how
     }
+
+    static let goodWord = howWord(.good)
 
     public static func < (a: GroupKey, b: GroupKey) -> Bool {
         if a.device != b.device { return a.device < b.device }
@@ -169,10 +185,11 @@ public struct DepthGauge: Sendable, Equatable {
             firstNs = nowNs
             lastNs = nowNs
         } else if nowNs > lastNs {
-            area += Double(current) * Double(nowNs - lastNs)
+            // Times and depths are far below 2^63: the signed conversions give the same doubles.
+            area += Double(current) * Double(Int64(bitPattern: nowNs &- lastNs))
             lastNs = nowNs
         }
-        current = Swift.max(0, current + delta)
+        current = Swift.max(0, current &+ delta)
         max = Swift.max(max, current)
     }
 
@@ -320,6 +337,12 @@ public struct Statistics {
     private var comboSlots: [Int] = []
     private var lastComboWords: (UInt64, UInt64, UInt64) = (0, 0, 0)
     private var lastComboOffset = -1
+    /// The combinations of the last command started and of the last one completed.
+    private var lastStartWords: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    private var lastStartOffset = -1
+    private var lastEndWords: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    private var lastEndOffset = -1
+    private var lastEndCombination = 0
     /// Without the window, a command's totals go to its combination alone (one histogram
     /// record instead of one per grouping); `rows` merges them per group (exact: counts,
     /// sums, extremes and histogram buckets add up). Indexed by combination offset / count.
@@ -359,14 +382,52 @@ public struct Statistics {
     @inline(__always)
     mutating func started(device: UInt16, queue: UInt16, lun: LUNAddress?, opcode: OpcodeKey?, at ns: UInt64) {
         touch(ns)
-        depth(+1, device, queue, lun, opcode, at: ns)
+        let words = (GroupKey.whereWord(device: device, queue: queue, lun: lun), GroupKey.whatWord(opcode), GroupKey.goodWord)
+        let offset: Int
+        if lastStartOffset >= 0 && words == lastStartWords {
+            offset = lastStartOffset
+        } else {
+            let combo = GroupKey(device: device, queue: queue, lun: lun, opcode: opcode, outcome: .good)
+            offset = comboOffset(combo)
+            for g in depthGroupings where comboSlots[offset + g] < 0 { _ = stateIndex(offset, g, combo) }
+            lastStartWords = words
+            lastStartOffset = offset
+        }
+        changeDepth(offset, +1, at: ns)
     }
 
     /// `consume(.transaction(t))` without the event.
     @inline(__always)
     mutating func completed(_ t: Transaction) {
         touch(t.endNs)
-        add(t)
+        let group = t.outcome.group
+        let words = (GroupKey.whereWord(device: t.device, queue: t.queue, lun: t.lun), GroupKey.whatWord(t.opcode), GroupKey.howWord(group))
+        let offset: Int
+        let combination: Int
+        if lastEndOffset >= 0 && words == lastEndWords {
+            offset = lastEndOffset
+            combination = lastEndCombination
+        } else {
+            let combo = GroupKey(device: t.device, queue: t.queue, lun: t.lun, opcode: t.opcode, outcome: group)
+            offset = comboOffset(combo)
+            // Every grouping's group of the combination exists from its first command on.
+            for g in tracksDepth.indices where comboSlots[offset + g] < 0 { _ = stateIndex(offset, g, combo) }
+            combination = offset / tracksDepth.count
+            lastEndWords = words
+            lastEndOffset = offset
+            lastEndCombination = combination
+        }
+        if t.startNs != nil { changeDepth(offset, -1, at: t.endNs) }
+        // A command outstanding when the tap attached has no true start: no latency.
+        let latency = t.flags.contains(.preAttach) ? nil : t.latencyNs
+        if !options.window {
+            comboTotals[combination].add(t, latency: latency)
+            return
+        }
+        let epoch = t.endNs / slotNs
+        for g in tracksDepth.indices {
+            Self.update(&states[comboSlots[offset + g]], t, latency: latency, epoch: epoch, slotCount: options.windowSlots)
+        }
     }
 
     private mutating func touch(_ ns: UInt64) {
@@ -431,26 +492,6 @@ public struct Statistics {
         }
     }
 
-    private mutating func add(_ t: Transaction) {
-        // A command outstanding when the tap attached has no true start: no latency.
-        let latency = t.flags.contains(.preAttach) ? nil : t.latencyNs
-        let epoch = t.endNs / slotNs
-        let slotCount = options.window ? options.windowSlots : 0
-        let combo = GroupKey(device: t.device, queue: t.queue, lun: t.lun, opcode: t.opcode, outcome: t.outcome.group)
-        let offset = comboOffset(combo)
-        if !options.window {
-            for g in tracksDepth.indices where comboSlots[offset + g] < 0 { _ = stateIndex(offset, g, combo) }
-            if t.startNs != nil { changeDepth(offset, -1, at: t.endNs) }
-            comboTotals[offset / tracksDepth.count].add(t, latency: latency)
-            return
-        }
-        for g in tracksDepth.indices {
-            let i = stateIndex(offset, g, combo)
-            if tracksDepth[g], t.startNs != nil { gauges[i].change(-1, at: t.endNs) }
-            Self.update(&states[i], t, latency: latency, epoch: epoch, slotCount: slotCount)
-        }
-    }
-
     private static func update(_ state: inout GroupState, _ t: Transaction, latency: UInt64?, epoch: UInt64, slotCount: Int) {
         if state.firstNs == nil { state.firstNs = t.startNs ?? t.endNs }
         state.total.add(t, latency: latency)
@@ -475,6 +516,8 @@ public struct Statistics {
         comboSlots = []
         comboTotals = []
         lastComboOffset = -1
+        lastStartOffset = -1
+        lastEndOffset = -1
         firstNs = nowNs
         lastNs = nowNs
         for (i, g) in options.groupings.enumerated() where g.tracksDepth {

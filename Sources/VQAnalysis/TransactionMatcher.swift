@@ -309,13 +309,13 @@ public struct TransactionMatcher {
     /// `detail` holds the chains to decode them from). The listeners are called directly:
     /// no `InFlightCommand` and no event is made per command.
     mutating func consumeFast(_ r: FastRecord, _ fast: FastDecode, command c: borrowing CommandRequestKey,
-                              response: borrowing CommandResponseKey, deviceName: String, detail: TransactionDetail?,
+                              response: borrowing CommandResponseKey, decoder: borrowing RecordDecoder, detail: TransactionDetail?,
                               _ listeners: inout Analyzer.Listeners) {
         health.records += 1
         if firstNs == nil { firstNs = r.timestampNs }
         if r.timestampNs > lastNs { lastNs = r.timestampNs }
         if r.device != knownDevice {
-            if devices[r.device] == nil { devices[r.device] = DeviceInfo(name: deviceName) }
+            if devices[r.device] == nil { devices[r.device] = DeviceInfo(name: decoder.deviceName) }
             knownDevice = r.device
         }
         let flags = r.flags
@@ -364,42 +364,39 @@ public struct TransactionMatcher {
                                         _ listeners: inout Analyzer.Listeners) {
         let q = queueSlot(r.device, r.queue), h = Int(r.head)
         let outcome = Outcome(response: response.response, status: response.status)
-        var t: Transaction
-        if h < heads[q].count, heads[q][h].used, heads[q][h].id == r.id || r.id == 0 {
-            let f = heads[q][h]
-            let key = Self.slot(r.device, r.queue, r.head)
-            var request: ChainDecode?
-            if f.hasRequest { request = requests.removeValue(forKey: key) }
-            heads[q][h].used = false
-            inFlightCount -= 1
-            let tagKey = TagKey(device: r.device, lun: f.lun, tag: f.tag)
-            if byTag[tagKey] == key { byTag.removeValue(forKey: tagKey) }
-            var flags = r.flags
-            if f.preAttach { flags.insert(.preAttach) }
-            let bytesOut = f.direction == .toDevice ? f.bytesOut - min(f.bytesOut, UInt64(response.residual)) : f.bytesOut
-            t = Transaction(device: r.device, queue: r.queue, head: r.head, id: r.id, tag: f.tag, lun: f.lun, opcode: f.opcode,
-                            direction: f.direction, lba: f.lba, blocks: f.blocks, startNs: f.startNs, endNs: r.timestampNs,
-                            latencyNs: r.latencyNs > 0 ? r.latencyNs : (r.timestampNs >= f.startNs ? r.timestampNs - f.startNs : 0),
-                            bytesIn: response.payloadLength, bytesOut: bytesOut, outcome: outcome, tmfSerial: f.tmfSerial,
-                            flags: flags, detail: request.map { TransactionDetail(request: $0, response: nil) } ?? detail)
-        } else {
+        guard h < heads[q].count, heads[q][h].used, heads[q][h].id == r.id || r.id == 0 else {
             health.orphans += 1
             if !r.flags.contains(.preAttach) {
                 listeners.handle(.finding(Finding(kind: .orphanCompletion, timeNs: r.timestampNs, device: r.device, queue: r.queue,
                                                   transactionID: r.id, detail: "\(VirtioSCSIQueueRole(queue: r.queue).name) head \(r.head) completed with no request seen")))
             }
-            t = Transaction(device: r.device, queue: r.queue, head: r.head, id: r.id, tag: nil, lun: nil, opcode: nil,
-                            direction: .unknown, lba: nil, blocks: nil, startNs: nil, endNs: r.timestampNs, latencyNs: nil,
-                            bytesIn: response.payloadLength, bytesOut: 0, outcome: outcome, tmfSerial: nil, flags: r.flags,
-                            detail: detail)
+            listeners.completed(Transaction(device: r.device, queue: r.queue, head: r.head, id: r.id, tag: nil, lun: nil, opcode: nil,
+                                            direction: .unknown, lba: nil, blocks: nil, startNs: nil, endNs: r.timestampNs, latencyNs: nil,
+                                            bytesIn: response.payloadLength, bytesOut: 0, outcome: outcome, tmfSerial: nil, flags: r.flags,
+                                            detail: detail))
+            return
         }
-        if let serial = t.tmfSerial, t.outcome.isAbortedOrReset {
+        let key = Self.slot(r.device, r.queue, r.head)
+        let f = heads[q][h]
+        var kept = detail
+        if f.hasRequest, let request = requests.removeValue(forKey: key) { kept = TransactionDetail(request: request, response: nil) }
+        heads[q][h].used = false
+        inFlightCount -= 1
+        byTag.removeValue(forKey: TagKey(device: r.device, lun: f.lun, tag: f.tag), ifValue: key)
+        var flags = r.flags
+        if f.preAttach { flags.insert(.preAttach) }
+        let bytesOut = f.direction == .toDevice ? f.bytesOut - min(f.bytesOut, UInt64(response.residual)) : f.bytesOut
+        if let serial = f.tmfSerial, outcome.isAbortedOrReset {
             for (k, var tmf) in pendingTMFs where tmf.serial == serial {
                 tmf.aborted += 1
                 pendingTMFs[k] = tmf
             }
         }
-        listeners.completed(t)
+        listeners.completed(Transaction(device: r.device, queue: r.queue, head: r.head, id: r.id, tag: f.tag, lun: f.lun, opcode: f.opcode,
+                                        direction: f.direction, lba: f.lba, blocks: f.blocks, startNs: f.startNs, endNs: r.timestampNs,
+                                        latencyNs: r.latencyNs > 0 ? r.latencyNs : (r.timestampNs >= f.startNs ? r.timestampNs - f.startNs : 0),
+                                        bytesIn: response.payloadLength, bytesOut: bytesOut, outcome: outcome, tmfSerial: f.tmfSerial,
+                                        flags: flags, detail: kept))
     }
 
     private func writableLength(_ segments: [RecordSegment]) -> UInt64 {
@@ -713,8 +710,20 @@ struct TagTable {
     }
 
     mutating func removeValue(forKey key: TransactionMatcher.TagKey) {
-        var (i, found) = find(key.high, key.tag)
+        let (i, found) = find(key.high, key.tag)
         guard found else { return }
+        remove(at: i)
+    }
+
+    /// Removes the key if it maps to `value` (one probe instead of a lookup and a removal).
+    mutating func removeValue(forKey key: TransactionMatcher.TagKey, ifValue value: UInt64) {
+        let (i, found) = find(key.high, key.tag)
+        guard found, values[i] == value else { return }
+        remove(at: i)
+    }
+
+    private mutating func remove(at index: Int) {
+        var i = index
         count -= 1
         // Backward shift: pull later entries of the run into the hole where their home allows.
         var j = i
