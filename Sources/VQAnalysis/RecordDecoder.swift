@@ -248,7 +248,7 @@ public struct RecordDecoder {
         let i = index(of: record.deviceInstance)
         let context = devices[i].context
         if record.kind == .available {
-            guard let key = CommandRequestKey(sides.readable, queue: record.queue, context: context) else { return .full }
+            guard let key = CommandRequestKey(sides.readable, of: segments, queue: record.queue, context: context) else { return .full }
             command = key
             devices[i].setKey(record.queue, record.head, transactionID: record.transactionID, key)
             devices[i].chains[UInt32(record.queue) << 16 | UInt32(record.head)] = KeptChain(segments: segments, context: context)
@@ -257,7 +257,7 @@ public struct RecordDecoder {
         let p = devices[i].slot(record.queue, record.head)
         let paired = p.state != Slot.empty && (p.transactionID == record.transactionID || record.transactionID == 0)
         guard !paired || p.state == Slot.key,
-              let key = CommandResponseKey(sides.writable, queue: record.queue, usedLength: record.usedLength, context: context)
+              let key = CommandResponseKey(sides.writable, of: segments, queue: record.queue, usedLength: record.usedLength, context: context)
         else { return .full }
         response = key
         if paired {

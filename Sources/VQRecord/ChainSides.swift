@@ -7,18 +7,22 @@
 public struct ChainSide: Sendable {
     /// The descriptors' total length.
     public var length: UInt64 = 0
-    /// The bytes of the side's first segment (nil: the side has none).
-    public var firstBytes: [UInt8]?
+    /// The index of the side's first segment in the chain (-1: the side has none), and how
+    /// many bytes it holds.
+    public var first = -1
+    public var firstCaptured = 0
     /// The bytes gathered.
     public var gathered: UInt64 = 0
     var complete = true
 
-    mutating func add(_ s: RecordSegment) {
-        if firstBytes == nil { firstBytes = s.bytes }
+    @inline(__always)
+    mutating func add(_ s: RecordSegment, at index: Int) {
+        let captured = s.bytes.count
+        if first < 0 { first = index; firstCaptured = captured }
         length += UInt64(s.length)
         guard complete else { return }
-        gathered += UInt64(s.bytes.count)
-        if s.bytes.count < Int(s.length) { complete = false }
+        gathered += UInt64(captured)
+        if captured < Int(s.length) { complete = false }
     }
 }
 
@@ -30,9 +34,9 @@ public struct ChainSides: Sendable {
     /// nil when a segment holds more bytes than its descriptor's length (a record that
     /// `RecordView` would not vouch for either: it goes the full way).
     public init?(_ segments: [RecordSegment]) {
-        for s in segments {
-            guard s.bytes.count <= Int(s.length) else { return nil }
-            if s.isWritable { writable.add(s) } else { readable.add(s) }
+        for i in segments.indices {
+            guard segments[i].bytes.count <= Int(segments[i].length) else { return nil }
+            if segments[i].isWritable { writable.add(segments[i], at: i) } else { readable.add(segments[i], at: i) }
         }
     }
 }
