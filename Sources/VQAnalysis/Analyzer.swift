@@ -31,7 +31,7 @@ public struct BoundedLog<Element: Sendable>: Sendable {
         self.limit = limit
     }
 
-    public mutating func append(_ e: Element) {
+    public mutating func append(_ e: consuming Element) {
         total += 1
         if storage.count < limit {
             storage.append(e)
@@ -160,12 +160,13 @@ public struct Analyzer {
 
         /// A command completed (the fast path calls it without an event).
         @inline(__always)
-        mutating func completed(_ t: Transaction) {
+        mutating func completed(_ t: consuming Transaction) {
             statistics.completed(t)
             transactionCount += 1
-            if keepRecent { recent.append(t) }
             if let l = t.latencyNs, l >= stuckThresholdNs { slowCompletions += 1 }
             if t.isError { failed(t) }
+            // Last: the list takes the transaction itself (no copy).
+            if keepRecent { recent.append(t) }
         }
 
         /// The rare part of `completed`, out of line.
