@@ -31,7 +31,7 @@ public struct BoundedLog<Element: Sendable>: Sendable {
         self.limit = limit
     }
 
-    public mutating func append(_ e: Element) {
+    public mutating func append(_ e: consuming Element) {
         total += 1
         if storage.count < limit {
             storage.append(e)
@@ -59,7 +59,11 @@ public struct Analyzer {
         public var matcher = TransactionMatcher.Options()
         public var stuckThresholdNs: UInt64 = 1_000_000_000
         public var logLimit = 10_000
+        /// 0: keep none (a report that lists no recent transactions).
         public var recentLimit = 1000
+        /// Transactions keep their chains, to be decoded in full when detailed (`top`'s
+        /// requests screen); a report does without.
+        public var keepDetails = true
         /// Keep the transactions that ended in error (for `stats`' list), up to `logLimit`.
         public var keepErrors = true
         public init() {}
@@ -93,6 +97,7 @@ public struct Analyzer {
     struct Listeners {
         let stuckThresholdNs: UInt64
         let keepErrors: Bool
+        let keepRecent: Bool
         var statistics: Statistics
         var log: BoundedLog<LogEntry>
         var recent: BoundedLog<Transaction>
@@ -112,7 +117,8 @@ public struct Analyzer {
             keepErrors = options.keepErrors
             statistics = Statistics(options: options.statistics)
             log = BoundedLog(limit: options.logLimit)
-            recent = BoundedLog(limit: options.recentLimit)
+            keepRecent = options.recentLimit > 0
+            recent = BoundedLog(limit: max(1, options.recentLimit))
             errors = BoundedLog(limit: options.logLimit)
             tmfs = BoundedLog(limit: options.logLimit)
             events = BoundedLog(limit: options.logLimit)
@@ -123,25 +129,13 @@ public struct Analyzer {
         // and the copies of its payload go away.
         @inline(__always)
         mutating func handle(_ e: AnalysisEvent) {
-            statistics.consume(e)
             switch e {
+            case let .started(c):
+                started(device: c.device, queue: c.queue, lun: c.lun, opcode: c.opcode, at: c.startNs)
             case let .transaction(t):
-                transactionCount += 1
-                recent.append(t)
-                if let l = t.latencyNs, l >= stuckThresholdNs { slowCompletions += 1 }
-                if t.isError {
-                    errorCount += 1
-                    if keepErrors {
-                        // The list keeps what a report prints, not the decodes (memory stays flat).
-                        var slim = t
-                        slim.request = nil
-                        slim.response = nil
-                        errors.append(slim)
-                    }
-                    log.append(LogEntry(timeNs: t.endNs, kind: .error, device: t.device,
-                                        text: "\(t.opcodeName) \(t.lun?.description ?? "?") tag \(t.tag.map(Hex.u64) ?? "?"): \(t.outcome.detail)",
-                                        transactionID: t.id))
-                }
+                completed(t)
+            case .abandoned:
+                statistics.consume(e)
             case let .tmf(tmf):
                 let response = tmf.response?.name(in: .taskManagement) ?? "sent"
                 tmfCounts["\(tmf.subtype.name) \(response)", default: 0] += 1
@@ -155,9 +149,39 @@ public struct Analyzer {
                 findingCounts[f.kind, default: 0] += 1
                 findings.append(f)
                 log.append(LogEntry(timeNs: f.timeNs, kind: .finding, device: f.device, text: f.summary, transactionID: f.transactionID))
-            case .started, .abandoned:
-                break
             }
+        }
+
+        /// A command made available (the fast path calls it without an event).
+        @inline(__always)
+        mutating func started(device: UInt16, queue: UInt16, lun: LUNAddress?, opcode: OpcodeKey?, at ns: UInt64) {
+            statistics.started(device: device, queue: queue, lun: lun, opcode: opcode, at: ns)
+        }
+
+        /// A command completed (the fast path calls it without an event).
+        @inline(__always)
+        mutating func completed(_ t: consuming Transaction) {
+            statistics.completed(t)
+            transactionCount += 1
+            if let l = t.latencyNs, l >= stuckThresholdNs { slowCompletions += 1 }
+            if t.isError { failed(t) }
+            // Last: the list takes the transaction itself (no copy).
+            if keepRecent { recent.append(t) }
+        }
+
+        /// The rare part of `completed`, out of line.
+        @inline(never)
+        mutating func failed(_ t: Transaction) {
+            errorCount += 1
+            if keepErrors {
+                // The list keeps what a report prints, not the decodes (memory stays flat).
+                var slim = t
+                slim.detail = nil
+                errors.append(slim)
+            }
+            log.append(LogEntry(timeNs: t.endNs, kind: .error, device: t.device,
+                                text: "\(t.opcodeName) \(t.lun?.description ?? "?") tag \(t.tag.map(Hex.u64) ?? "?"): \(t.outcome.detail)",
+                                transactionID: t.id))
         }
     }
 
@@ -165,11 +189,38 @@ public struct Analyzer {
         self.options = options
         matcher = TransactionMatcher(options: options.matcher)
         listeners = Listeners(options: options)
+        decoder.wantsRequestKey = false
     }
 
+    /// A record that came as a value (the live tap, a replay): commands and completions take
+    /// the cheap decode as in `consume(_: RecordView)`; their transactions keep the chains
+    /// (`keepDetails`) and decode them in full only when asked (`Transaction.request`,
+    /// `.response`), with what the full path would have given.
     public mutating func consume(_ record: CaptureRecord) {
-        let decoded = decoder.decode(record)
-        consume(decoded)
+        let fast = decoder.decodeFast(record)
+        guard fast != .full else {
+            consume(decoder.decode(record))
+            return
+        }
+        var detail: TransactionDetail?
+        if options.keepDetails, case .completion = fast, case let .chain(segments) = record.body {
+            let paired = decoder.pairedRequest
+            detail = TransactionDetail(chains: TransactionChains(queue: record.queue, requestSegments: paired?.segments,
+                                                                 requestContext: paired?.context ?? decoder.context,
+                                                                 responseSegments: segments, usedLength: record.usedLength,
+                                                                 responseContext: decoder.context))
+        }
+        let r = TransactionMatcher.FastRecord(device: record.deviceInstance, queue: record.queue, head: record.head, flags: record.flags,
+                                              id: record.transactionID, timestampNs: record.timestampNs, latencyNs: record.latencyNs)
+        matcher.consumeFast(r, fast, command: decoder.command, response: decoder.response, decoder: decoder,
+                            detail: detail, &listeners)
+        checkEventq(at: record.timestampNs)
+    }
+
+    /// `consume` through the full decode (field trees for every record): what the fast path
+    /// is checked against.
+    public mutating func consumeDecodingFully(_ record: CaptureRecord) {
+        consume(decoder.decode(record))
     }
 
     /// A record read in place (a capture file through libpcap): commands and completions take
@@ -181,9 +232,10 @@ public struct Analyzer {
             consume(decoder.decode(view.record))
             return
         }
-        matcher.consume(view, fast, command: decoder.command, response: decoder.response, deviceName: decoder.deviceName) {
-            listeners.handle($0)
-        }
+        let r = TransactionMatcher.FastRecord(device: view.deviceInstance, queue: view.queue, head: view.head, flags: view.flags,
+                                              id: view.transactionID, timestampNs: view.timestampNs, latencyNs: view.latencyNs)
+        matcher.consumeFast(r, fast, command: decoder.command, response: decoder.response, decoder: decoder,
+                            detail: nil, &listeners)
         checkEventq(at: view.timestampNs)
     }
 

@@ -49,17 +49,41 @@ public struct GroupKey: Hashable, Sendable, Comparable {
     /// Three packed words instead of a dozen optional fields: this runs for every
     /// grouping of every command.
     public func hash(into h: inout Hasher) {
-        var where_ = UInt64(device) << 48 | UInt64(queue) << 32
-        if let lun { where_ |= 1 << 31 | UInt64(lun.target) << 16 | UInt64(lun.lun) }
-        var what: UInt64 = 0
-        if let opcode { what = 1 << 40 | UInt64(opcode.opcode) << 32 | UInt64(opcode.serviceAction.map { 1 << 16 | UInt32($0) } ?? 0) }
+        let (a, b, c) = packed
+        h.combine(a)
+        h.combine(b)
+        h.combine(c)
+    }
+
+    /// The key in three words; one-to-one for keys whose outcome is a group (no ASC/ASCQ
+    /// without the other).
+    @inline(__always)
+    var packed: (UInt64, UInt64, UInt64) {
+        (Self.whereWord(device: device, queue: queue, lun: lun), Self.whatWord(opcode), Self.howWord(outcome))
+    }
+
+    @inline(__always)
+    static func whereWord(device: UInt16, queue: UInt16, lun: LUNAddress?) -> UInt64 {
+        var w = UInt64(device) << 48 | UInt64(queue) << 32
+        if let lun { w |= 1 << 31 | UInt64(lun.target) << 16 | UInt64(lun.lun) }
+        return w
+    }
+
+    @inline(__always)
+    static func whatWord(_ opcode: OpcodeKey?) -> UInt64 {
+        guard let opcode else { return 0 }
+        return 1 << 40 | UInt64(opcode.opcode) << 32 | UInt64(opcode.serviceAction.map { 1 << 16 | UInt32($0) } ?? 0)
+    }
+
+    @inline(__always)
+    static func howWord(_ outcome: Outcome) -> UInt64 {
         var how = UInt64(outcome.status) << 8 | UInt64(outcome.response.map { 1 << 8 | UInt16($0) } ?? 0) << 16
         if let key = outcome.senseKey { how |= 1 << 40 | UInt64(key) << 32 }
         if let asc = outcome.asc, let ascq = outcome.ascq { how |= 1 << 41 | UInt64(asc) << 48 | UInt64(ascq) << 56 }
-        h.combine(where_)
-        h.combine(what)
-        h.combine(how)
+        return how
     }
+
+    static let goodWord = howWord(.good)
 
     public static func < (a: GroupKey, b: GroupKey) -> Bool {
         if a.device != b.device { return a.device < b.device }
@@ -139,32 +163,40 @@ public struct DepthGauge: Sendable, Equatable {
     public private(set) var current = 0
     public private(set) var max = 0
     private var area: Double = 0
-    private var lastNs: UInt64?
-    private var firstNs: UInt64?
+    /// Plain words rather than optionals: a gauge changes at every command's start and end.
+    private var timed = false
+    private var lastNs: UInt64 = 0
+    private var firstNs: UInt64 = 0
 
     public init(current: Int = 0, at nowNs: UInt64? = nil) {
         self.current = current
         self.max = current
-        lastNs = nowNs
-        firstNs = nowNs
+        if let nowNs {
+            timed = true
+            lastNs = nowNs
+            firstNs = nowNs
+        }
     }
 
+    @inline(__always)
     mutating func change(_ delta: Int, at nowNs: UInt64) {
-        advance(to: nowNs)
-        current = Swift.max(0, current + delta)
+        if !timed {
+            timed = true
+            firstNs = nowNs
+            lastNs = nowNs
+        } else if nowNs > lastNs {
+            // Times and depths are far below 2^63: the signed conversions give the same doubles.
+            area += Double(current) * Double(Int64(bitPattern: nowNs &- lastNs))
+            lastNs = nowNs
+        }
+        current = Swift.max(0, current &+ delta)
         max = Swift.max(max, current)
     }
 
-    private mutating func advance(to nowNs: UInt64) {
-        if firstNs == nil { firstNs = nowNs }
-        if let last = lastNs, nowNs > last { area += Double(current) * Double(nowNs - last) }
-        if lastNs.map({ nowNs > $0 }) ?? true { lastNs = nowNs }
-    }
-
     public func mean(at nowNs: UInt64) -> Double {
-        guard let first = firstNs, nowNs > first else { return Double(current) }
-        let tail = lastNs.map { nowNs > $0 ? Double(current) * Double(nowNs - $0) : 0 } ?? 0
-        return (area + tail) / Double(nowNs - first)
+        guard timed, nowNs > firstNs else { return Double(current) }
+        let tail = nowNs > lastNs ? Double(current) * Double(nowNs - lastNs) : 0
+        return (area + tail) / Double(nowNs - firstNs)
     }
 }
 
@@ -226,7 +258,6 @@ struct GroupState {
     var total = Accumulator(digits: .three)
     /// Window slots, indexed by slot epoch modulo their count.
     var slots: [(epoch: UInt64, acc: Accumulator)] = []
-    var depth = DepthGauge()
     var firstNs: UInt64?
 }
 
@@ -295,20 +326,31 @@ public struct Statistics {
     public let options: Options
     /// Every group's state, and per grouping where its groups are in `states`.
     private var states: [GroupState] = []
+    /// The in-flight depth of each group in `states` (apart: plain data, changed at every
+    /// command's start and end).
+    private var gauges: [DepthGauge] = []
     private var index: [[GroupKey: Int]]
     /// Per combination of device, queue, LUN, opcode and outcome group (a key with every
     /// dimension), where its group of each grouping is in `states` (-1: not made yet), at
     /// `comboSlots[offset + grouping]`: one lookup per command instead of one per grouping.
     private var combos: [GroupKey: Int] = [:]
     private var comboSlots: [Int] = []
-    private var lastCombo = GroupKey()
+    private var lastComboWords: (UInt64, UInt64, UInt64) = (0, 0, 0)
     private var lastComboOffset = -1
+    /// The combinations of the last command started and of the last one completed.
+    private var lastStartWords: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    private var lastStartOffset = -1
+    private var lastEndWords: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    private var lastEndOffset = -1
+    private var lastEndCombination = 0
     /// Without the window, a command's totals go to its combination alone (one histogram
     /// record instead of one per grouping); `rows` merges them per group (exact: counts,
     /// sums, extremes and histogram buckets add up). Indexed by combination offset / count.
     private var comboTotals: [Accumulator] = []
     /// `tracksDepth` of each grouping (read per command: no copies of the groupings).
     private let tracksDepth: [Bool]
+    /// The indices of the groupings that track depth.
+    private let depthGroupings: [Int]
     private let slotNs: UInt64
     public private(set) var firstNs: UInt64?
     public private(set) var lastNs: UInt64 = 0
@@ -318,6 +360,7 @@ public struct Statistics {
         self.options = options
         index = Array(repeating: [:], count: options.groupings.count)
         tracksDepth = options.groupings.map(\.tracksDepth)
+        depthGroupings = options.groupings.indices.filter { options.groupings[$0].tracksDepth }
         slotNs = options.windowNs / UInt64(options.windowSlots)
     }
 
@@ -325,15 +368,65 @@ public struct Statistics {
     public mutating func consume(_ event: AnalysisEvent) {
         switch event {
         case let .started(c):
-            touch(c.startNs)
-            depth(+1, c.device, c.queue, c.lun, c.opcode, at: c.startNs)
+            started(device: c.device, queue: c.queue, lun: c.lun, opcode: c.opcode, at: c.startNs)
         case let .abandoned(c):
             depth(-1, c.device, c.queue, c.lun, c.opcode, at: lastNs)
         case let .transaction(t):
-            touch(t.endNs)
-            add(t)
+            completed(t)
         case .tmf, .event, .finding:
             break
+        }
+    }
+
+    /// `consume(.started(...))` without the event.
+    @inline(__always)
+    mutating func started(device: UInt16, queue: UInt16, lun: LUNAddress?, opcode: OpcodeKey?, at ns: UInt64) {
+        touch(ns)
+        let words = (GroupKey.whereWord(device: device, queue: queue, lun: lun), GroupKey.whatWord(opcode), GroupKey.goodWord)
+        let offset: Int
+        if lastStartOffset >= 0 && words == lastStartWords {
+            offset = lastStartOffset
+        } else {
+            let combo = GroupKey(device: device, queue: queue, lun: lun, opcode: opcode, outcome: .good)
+            offset = comboOffset(combo)
+            for g in depthGroupings where comboSlots[offset + g] < 0 { _ = stateIndex(offset, g, combo) }
+            lastStartWords = words
+            lastStartOffset = offset
+        }
+        changeDepth(offset, +1, at: ns)
+    }
+
+    /// `consume(.transaction(t))` without the event.
+    @inline(__always)
+    mutating func completed(_ t: Transaction) {
+        touch(t.endNs)
+        let group = t.outcome.group
+        let words = (GroupKey.whereWord(device: t.device, queue: t.queue, lun: t.lun), GroupKey.whatWord(t.opcode), GroupKey.howWord(group))
+        let offset: Int
+        let combination: Int
+        if lastEndOffset >= 0 && words == lastEndWords {
+            offset = lastEndOffset
+            combination = lastEndCombination
+        } else {
+            let combo = GroupKey(device: t.device, queue: t.queue, lun: t.lun, opcode: t.opcode, outcome: group)
+            offset = comboOffset(combo)
+            // Every grouping's group of the combination exists from its first command on.
+            for g in tracksDepth.indices where comboSlots[offset + g] < 0 { _ = stateIndex(offset, g, combo) }
+            combination = offset / tracksDepth.count
+            lastEndWords = words
+            lastEndOffset = offset
+            lastEndCombination = combination
+        }
+        if t.startNs != nil { changeDepth(offset, -1, at: t.endNs) }
+        // A command outstanding when the tap attached has no true start: no latency.
+        let latency = t.flags.contains(.preAttach) ? nil : t.latencyNs
+        if !options.window {
+            comboTotals[combination].add(t, latency: latency)
+            return
+        }
+        let epoch = t.endNs / slotNs
+        for g in tracksDepth.indices {
+            Self.update(&states[comboSlots[offset + g]], t, latency: latency, epoch: epoch, slotCount: options.windowSlots)
         }
     }
 
@@ -345,7 +438,8 @@ public struct Statistics {
     /// Where the groups of a combination's groupings are listed in `comboSlots`.
     @inline(__always)
     private mutating func comboOffset(_ combo: GroupKey) -> Int {
-        if lastComboOffset >= 0 && combo == lastCombo { return lastComboOffset }
+        let words = combo.packed
+        if lastComboOffset >= 0 && words == lastComboWords { return lastComboOffset }
         let offset: Int
         if let known = combos[combo] {
             offset = known
@@ -355,7 +449,7 @@ public struct Statistics {
             combos[combo] = offset
             if !options.window { comboTotals.append(Accumulator(digits: .three)) }
         }
-        lastCombo = combo
+        lastComboWords = words
         lastComboOffset = offset
         return offset
     }
@@ -372,6 +466,7 @@ public struct Statistics {
         } else {
             i = states.count
             states.append(GroupState())
+            gauges.append(DepthGauge())
             index[g][key] = i
         }
         comboSlots[offset + g] = i
@@ -381,37 +476,25 @@ public struct Statistics {
     private mutating func depth(_ delta: Int, _ device: UInt16, _ queue: UInt16, _ lun: LUNAddress?, _ opcode: OpcodeKey?, at ns: UInt64) {
         let combo = GroupKey(device: device, queue: queue, lun: lun, opcode: opcode, outcome: .good)
         let offset = comboOffset(combo)
-        for g in tracksDepth.indices where tracksDepth[g] {
-            states[stateIndex(offset, g, combo)].depth.change(delta, at: ns)
-        }
+        for g in depthGroupings where comboSlots[offset + g] < 0 { _ = stateIndex(offset, g, combo) }
+        changeDepth(offset, delta, at: ns)
     }
 
-    private mutating func add(_ t: Transaction) {
-        // A command outstanding when the tap attached has no true start: no latency.
-        let latency = t.flags.contains(.preAttach) ? nil : t.latencyNs
-        let epoch = t.endNs / slotNs
-        let slotCount = options.window ? options.windowSlots : 0
-        let combo = GroupKey(device: t.device, queue: t.queue, lun: t.lun, opcode: t.opcode, outcome: t.outcome.group)
-        let offset = comboOffset(combo)
-        if !options.window {
-            for g in tracksDepth.indices {
-                let i = stateIndex(offset, g, combo)
-                if tracksDepth[g], t.startNs != nil { states[i].depth.change(-1, at: t.endNs) }
+    /// Changes the depth of a combination's groups (all made already).
+    @inline(__always)
+    private mutating func changeDepth(_ offset: Int, _ delta: Int, at ns: UInt64) {
+        comboSlots.withUnsafeBufferPointer { slots in
+            depthGroupings.withUnsafeBufferPointer { groupings in
+                gauges.withUnsafeMutableBufferPointer { g in
+                    for k in groupings { g[slots[offset + k]].change(delta, at: ns) }
+                }
             }
-            comboTotals[offset / tracksDepth.count].add(t, latency: latency)
-            return
-        }
-        for g in tracksDepth.indices {
-            Self.update(&states[stateIndex(offset, g, combo)], t, latency: latency, epoch: epoch, slotCount: slotCount,
-                        tracksDepth: tracksDepth[g])
         }
     }
 
-    private static func update(_ state: inout GroupState, _ t: Transaction, latency: UInt64?, epoch: UInt64, slotCount: Int,
-                               tracksDepth: Bool) {
+    private static func update(_ state: inout GroupState, _ t: Transaction, latency: UInt64?, epoch: UInt64, slotCount: Int) {
         if state.firstNs == nil { state.firstNs = t.startNs ?? t.endNs }
         state.total.add(t, latency: latency)
-        if tracksDepth, t.startNs != nil { state.depth.change(-1, at: t.endNs) }
         guard slotCount > 0 else { return }
         if state.slots.isEmpty {
             state.slots = (0..<slotCount).map { _ in (UInt64.max, Accumulator(digits: .two)) }
@@ -427,11 +510,14 @@ public struct Statistics {
     /// Forget everything but the commands in flight now.
     public mutating func reset(inFlight: [InFlightCommand], at nowNs: UInt64) {
         states = []
+        gauges = []
         index = Array(repeating: [:], count: options.groupings.count)
         combos = [:]
         comboSlots = []
         comboTotals = []
         lastComboOffset = -1
+        lastStartOffset = -1
+        lastEndOffset = -1
         firstNs = nowNs
         lastNs = nowNs
         for (i, g) in options.groupings.enumerated() where g.tracksDepth {
@@ -440,10 +526,9 @@ public struct Statistics {
                 counts[g.key(device: c.device, queue: c.queue, lun: c.lun, opcode: c.opcode, outcome: .good), default: 0] += 1
             }
             for (key, n) in counts {
-                var state = GroupState()
-                state.depth = DepthGauge(current: n, at: nowNs)
                 index[i][key] = states.count
-                states.append(state)
+                states.append(GroupState())
+                gauges.append(DepthGauge(current: n, at: nowNs))
             }
         }
     }
@@ -478,7 +563,7 @@ public struct Statistics {
                             bytesIn: state.total.bytesIn, bytesOut: state.total.bytesOut,
                             iops: rate(state.total.count, elapsed), readBytesPerSecond: rate(state.total.bytesIn, elapsed),
                             writeBytesPerSecond: rate(state.total.bytesOut, elapsed), latency: state.total.latency,
-                            inFlight: state.depth.current, inFlightMax: state.depth.max, inFlightMean: state.depth.mean(at: now),
+                            inFlight: gauges[at].current, inFlightMax: gauges[at].max, inFlightMean: gauges[at].mean(at: now),
                             window: window)
         }.sorted { $0.key < $1.key }
     }

@@ -137,8 +137,31 @@ public struct Transaction: Sendable {
     /// The serial of the TMF that named this command, when one did.
     public var tmfSerial: UInt64?
     public var flags: RecordFlags
-    public var request: ChainDecode?
-    public var response: ChainDecode?
+    /// The decodes of the request and the response, or the chains to decode them from;
+    /// nil when neither is kept (one reference: a transaction is copied per command).
+    public var detail: TransactionDetail?
+
+    public init(device: UInt16, queue: UInt16, head: UInt16, id: UInt64, tag: UInt64?, lun: LUNAddress?, opcode: OpcodeKey?,
+                direction: SCSIDataDirection, lba: UInt64?, blocks: UInt32?, startNs: UInt64?, endNs: UInt64, latencyNs: UInt64?,
+                bytesIn: UInt64, bytesOut: UInt64, outcome: Outcome, tmfSerial: UInt64?, flags: RecordFlags,
+                detail: TransactionDetail?) {
+        self.device = device; self.queue = queue; self.head = head; self.id = id; self.tag = tag; self.lun = lun
+        self.opcode = opcode; self.direction = direction; self.lba = lba; self.blocks = blocks; self.startNs = startNs
+        self.endNs = endNs; self.latencyNs = latencyNs; self.bytesIn = bytesIn; self.bytesOut = bytesOut
+        self.outcome = outcome; self.tmfSerial = tmfSerial; self.flags = flags; self.detail = detail
+    }
+
+    /// The request's full decode (nil when the tap did not see it or it is not kept).
+    public var request: ChainDecode? {
+        get { detail?.request }
+        set { detail = TransactionDetail(request: newValue, response: response) }
+    }
+
+    /// The response's full decode (nil when not kept).
+    public var response: ChainDecode? {
+        get { detail?.response }
+        set { detail = TransactionDetail(request: request, response: newValue) }
+    }
 
     public var opcodeName: String { opcode?.name ?? (startNs == nil ? "(unseen)" : "(bad cdb)") }
 
@@ -198,5 +221,72 @@ public struct EventRecord: Sendable {
         if let lun = event.lun { s += " " + lun.summary }
         if let reason = event.reasonName { s += " " + reason }
         return s
+    }
+}
+
+/// What a transaction keeps of its chains: their decodes, or the captured chains themselves
+/// (the live path decodes only the key fields of each record; the few transactions a view
+/// details are decoded in full when asked, exactly as the full path would have).
+public final class TransactionDetail: Sendable {
+    private enum Storage: Sendable {
+        case decoded(request: ChainDecode?, response: ChainDecode?)
+        case chains(TransactionChains)
+    }
+
+    private let storage: Storage
+
+    /// nil when both are nil.
+    public convenience init?(request: ChainDecode?, response: ChainDecode?) {
+        guard request != nil || response != nil else { return nil }
+        self.init(.decoded(request: request, response: response))
+    }
+
+    public convenience init(chains: TransactionChains) { self.init(.chains(chains)) }
+
+    private init(_ storage: Storage) { self.storage = storage }
+
+    public var request: ChainDecode? {
+        switch storage {
+        case let .decoded(request, _): request
+        case let .chains(c): c.request
+        }
+    }
+
+    public var response: ChainDecode? {
+        switch storage {
+        case let .decoded(_, response): response
+        case let .chains(c): c.response
+        }
+    }
+}
+
+/// The captured chains of a transaction and the device configuration each was decoded
+/// with: `VirtioSCSIChainDecoder` on them gives what the full path gives.
+public struct TransactionChains: Sendable {
+    public var queue: UInt16
+    /// The request's segments (nil: not seen) and its context.
+    public var requestSegments: [RecordSegment]?
+    public var requestContext: VirtioSCSIChainContext
+    public var responseSegments: [RecordSegment]
+    public var usedLength: UInt32
+    public var responseContext: VirtioSCSIChainContext
+
+    public init(queue: UInt16, requestSegments: [RecordSegment]?, requestContext: VirtioSCSIChainContext,
+                responseSegments: [RecordSegment], usedLength: UInt32, responseContext: VirtioSCSIChainContext) {
+        self.queue = queue
+        self.requestSegments = requestSegments
+        self.requestContext = requestContext
+        self.responseSegments = responseSegments
+        self.usedLength = usedLength
+        self.responseContext = responseContext
+    }
+
+    public var request: ChainDecode? {
+        requestSegments.map { VirtioSCSIChainDecoder.decodeAvailable($0, queue: queue, context: requestContext) }
+    }
+
+    public var response: ChainDecode {
+        VirtioSCSIChainDecoder.decodeUsed(responseSegments, usedLength: usedLength, queue: queue, context: responseContext,
+                                          request: request)
     }
 }

@@ -107,6 +107,17 @@ public struct TransactionMatcher {
         var high: UInt64 { 1 << 63 | UInt64(device) << 32 | (lun.map { 1 << 24 | UInt64($0.target) << 16 | UInt64($0.lun) } ?? 0) }
     }
 
+    /// The header fields of a record that the fast path reads.
+    struct FastRecord {
+        var device: UInt16
+        var queue: UInt16
+        var head: UInt16
+        var flags: RecordFlags
+        var id: UInt64
+        var timestampNs: UInt64
+        var latencyNs: UInt64
+    }
+
     public let options: Options
     /// Commands in flight, keyed by device << 32 | queue << 16 | head.
     public var inFlight: [UInt64: InFlightCommand] {
@@ -294,38 +305,98 @@ public struct TransactionMatcher {
     }
 
     /// `consume` for a command or completion that `RecordDecoder.decodeFast` decoded (no
-    /// field trees: the transactions it makes carry no `request`/`response` decodes).
-    public mutating func consume(_ v: RecordView, _ fast: FastDecode, command: CommandRequestKey, response: CommandResponseKey,
-                                 deviceName: String, _ emit: (AnalysisEvent) -> Void) {
+    /// field trees: the transactions it makes carry no `request`/`response` decodes, unless
+    /// `detail` holds the chains to decode them from). The listeners are called directly:
+    /// no `InFlightCommand` and no event is made per command.
+    mutating func consumeFast(_ r: FastRecord, _ fast: FastDecode, command c: borrowing CommandRequestKey,
+                              response: borrowing CommandResponseKey, decoder: borrowing RecordDecoder, detail: TransactionDetail?,
+                              _ listeners: inout Analyzer.Listeners) {
         health.records += 1
-        if firstNs == nil { firstNs = v.timestampNs }
-        if v.timestampNs > lastNs { lastNs = v.timestampNs }
-        if v.deviceInstance != knownDevice {
-            if devices[v.deviceInstance] == nil { devices[v.deviceInstance] = DeviceInfo(name: deviceName) }
-            knownDevice = v.deviceInstance
+        if firstNs == nil { firstNs = r.timestampNs }
+        if r.timestampNs > lastNs { lastNs = r.timestampNs }
+        if r.device != knownDevice {
+            if devices[r.device] == nil { devices[r.device] = DeviceInfo(name: decoder.deviceName) }
+            knownDevice = r.device
         }
-        let flags = v.flags
+        let flags = r.flags
         switch fast {
         case .request:
             if flags.contains(.torn) { health.torn += 1 }
             if flags.contains(.snaplenTruncated) { health.snaplenTruncated += 1 }
             health.available += 1
-            let c = command
-            commandStarted(device: v.deviceInstance, queue: v.queue, head: v.head, id: v.transactionID, startNs: v.timestampNs,
-                           flags: flags, bytesOut: c.payloadLength, request: nil,
-                           tag: c.id, lun: LUNAddress(target: c.target, lun: c.lun), opcode: OpcodeKey(opcode: c.opcode),
-                           direction: c.direction, lba: c.hasLBA ? c.lba : nil, blocks: c.hasLBA ? c.blocks : nil, emit)
+            fastStarted(r, c, &listeners)
         case let .completion(paired):
             if flags.contains(.torn) && !paired { health.torn += 1 }
             if flags.contains(.snaplenTruncated) { health.snaplenTruncated += 1 }
             health.used += 1
-            commandCompleted(device: v.deviceInstance, queue: v.queue, head: v.head, id: v.transactionID, endNs: v.timestampNs,
-                             flags: flags, latencyNs: v.latencyNs, request: nil, response: nil,
-                             outcome: Outcome(response: response.response, status: response.status), bytesIn: response.payloadLength,
-                             residual: response.residual, senseExceeds: nil, emit)
+            fastCompleted(r, response, detail: detail, &listeners)
         case .full:
             break
         }
+    }
+
+    /// `commandStarted` for a request key, writing the slot in place.
+    private mutating func fastStarted(_ r: FastRecord, _ c: borrowing CommandRequestKey, _ listeners: inout Analyzer.Listeners) {
+        let key = Self.slot(r.device, r.queue, r.head)
+        let q = queueSlot(r.device, r.queue), h = Int(r.head)
+        if h >= heads[q].count { heads[q] += Array(repeating: Flight(), count: max(h + 1, 256) - heads[q].count) }
+        if heads[q][h].used, let old = take(r.device, r.queue, r.head) {
+            // The head came back without a completion we saw: the used record was lost.
+            forgetTag(old, key: key)
+            listeners.handle(.abandoned(old))
+        }
+        let lun = LUNAddress(target: c.target, lun: c.lun), opcode = OpcodeKey(opcode: c.opcode)
+        if let otherKey = byTag.updateValue(key, forKey: TagKey(device: r.device, lun: lun, tag: c.id)),
+           let other = inFlightCommand(at: otherKey) {
+            listeners.handle(.finding(Finding(kind: .tagReused, timeNs: r.timestampNs, device: r.device, queue: r.queue,
+                                              transactionID: r.id,
+                                              detail: "tag \(Hex.u64(c.id)) on LUN \(lun.description) reused by \(opcode.name) while \(other.opcodeName) (queue \(other.queue) head \(other.head)) is in flight for \(Figures.format(other.age(at: r.timestampNs)))")))
+        }
+        heads[q][h] = Flight(used: true, hasRequest: false, preAttach: r.flags.contains(.preAttach), direction: c.direction, id: r.id,
+                             startNs: r.timestampNs, tag: c.id, bytesOut: c.payloadLength, lun: lun, opcode: opcode,
+                             lba: c.hasLBA ? c.lba : nil, blocks: c.hasLBA ? c.blocks : nil, tmfSerial: nil)
+        inFlightCount += 1
+        listeners.started(device: r.device, queue: r.queue, lun: lun, opcode: opcode, at: r.timestampNs)
+    }
+
+    /// `commandCompleted` for a response key, reading the slot in place.
+    private mutating func fastCompleted(_ r: FastRecord, _ response: borrowing CommandResponseKey, detail: TransactionDetail?,
+                                        _ listeners: inout Analyzer.Listeners) {
+        let q = queueSlot(r.device, r.queue), h = Int(r.head)
+        let outcome = Outcome(response: response.response, status: response.status)
+        guard h < heads[q].count, heads[q][h].used, heads[q][h].id == r.id || r.id == 0 else {
+            health.orphans += 1
+            if !r.flags.contains(.preAttach) {
+                listeners.handle(.finding(Finding(kind: .orphanCompletion, timeNs: r.timestampNs, device: r.device, queue: r.queue,
+                                                  transactionID: r.id, detail: "\(VirtioSCSIQueueRole(queue: r.queue).name) head \(r.head) completed with no request seen")))
+            }
+            listeners.completed(Transaction(device: r.device, queue: r.queue, head: r.head, id: r.id, tag: nil, lun: nil, opcode: nil,
+                                            direction: .unknown, lba: nil, blocks: nil, startNs: nil, endNs: r.timestampNs, latencyNs: nil,
+                                            bytesIn: response.payloadLength, bytesOut: 0, outcome: outcome, tmfSerial: nil, flags: r.flags,
+                                            detail: detail))
+            return
+        }
+        let key = Self.slot(r.device, r.queue, r.head)
+        let f = heads[q][h]
+        var kept = detail
+        if f.hasRequest, let request = requests.removeValue(forKey: key) { kept = TransactionDetail(request: request, response: nil) }
+        heads[q][h].used = false
+        inFlightCount -= 1
+        byTag.removeValue(forKey: TagKey(device: r.device, lun: f.lun, tag: f.tag), ifValue: key)
+        var flags = r.flags
+        if f.preAttach { flags.insert(.preAttach) }
+        let bytesOut = f.direction == .toDevice ? f.bytesOut - min(f.bytesOut, UInt64(response.residual)) : f.bytesOut
+        if let serial = f.tmfSerial, outcome.isAbortedOrReset {
+            for (k, var tmf) in pendingTMFs where tmf.serial == serial {
+                tmf.aborted += 1
+                pendingTMFs[k] = tmf
+            }
+        }
+        listeners.completed(Transaction(device: r.device, queue: r.queue, head: r.head, id: r.id, tag: f.tag, lun: f.lun, opcode: f.opcode,
+                                        direction: f.direction, lba: f.lba, blocks: f.blocks, startNs: f.startNs, endNs: r.timestampNs,
+                                        latencyNs: r.latencyNs > 0 ? r.latencyNs : (r.timestampNs >= f.startNs ? r.timestampNs - f.startNs : 0),
+                                        bytesIn: response.payloadLength, bytesOut: bytesOut, outcome: outcome, tmfSerial: f.tmfSerial,
+                                        flags: flags, detail: kept))
     }
 
     private func writableLength(_ segments: [RecordSegment]) -> UInt64 {
@@ -444,7 +515,7 @@ public struct TransactionMatcher {
                             lun: started?.lun, opcode: started?.opcode, direction: started?.direction ?? .unknown,
                             lba: started?.lba, blocks: started?.blocks, startNs: started?.startNs, endNs: endNs,
                             latencyNs: nil, bytesIn: 0, bytesOut: 0, outcome: .undecodable, tmfSerial: started?.tmfSerial,
-                            flags: flags, request: started?.request ?? request, response: response)
+                            flags: flags, detail: TransactionDetail(request: started?.request ?? request, response: response))
         if let started {
             t.latencyNs = latencyNs > 0 ? latencyNs : started.age(at: endNs)
             if started.preAttach { t.flags.insert(.preAttach) }
@@ -639,8 +710,20 @@ struct TagTable {
     }
 
     mutating func removeValue(forKey key: TransactionMatcher.TagKey) {
-        var (i, found) = find(key.high, key.tag)
+        let (i, found) = find(key.high, key.tag)
         guard found else { return }
+        remove(at: i)
+    }
+
+    /// Removes the key if it maps to `value` (one probe instead of a lookup and a removal).
+    mutating func removeValue(forKey key: TransactionMatcher.TagKey, ifValue value: UInt64) {
+        let (i, found) = find(key.high, key.tag)
+        guard found, values[i] == value else { return }
+        remove(at: i)
+    }
+
+    private mutating func remove(at index: Int) {
+        var i = index
         count -= 1
         // Backward shift: pull later entries of the run into the hole where their home allows.
         var j = i

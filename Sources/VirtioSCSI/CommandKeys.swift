@@ -67,9 +67,22 @@ public struct CommandRequestKey: Sendable {
         // As ChainDecoder.gather: the header must be in the first readable buffer.
         let side = v.readable
         guard side.firstOffset >= 0, side.firstCaptured >= header else { return nil }
-        let length = side.length, gathered = side.gathered
-        let b = v.bytes
-        let at = side.firstOffset
+        self.init(v.bytes, at: side.firstOffset, length: side.length, gathered: side.gathered, context: context)
+    }
+
+    /// The same from the readable side of a chain that came as a value (`CaptureRecord`).
+    public init?(_ side: ChainSide, of segments: [RecordSegment], queue: UInt16, context: VirtioSCSIChainContext) {
+        guard queue >= 2, !context.t10PI, context.cdbSize >= 16, context.cdbSize <= 32, side.first >= 0 else { return nil }
+        let header = CommandRequest.headerSize(t10PI: false) + context.cdbSize
+        guard side.firstCaptured >= header, side.first < segments.count else { return nil }
+        guard let key = segments[side.first].bytes.withUnsafeBytes({ Self($0, at: 0, length: side.length, gathered: side.gathered, context: context) })
+        else { return nil }
+        self = key
+    }
+
+    /// The key from the side's first buffer at `at` in `b` (its header checked to be there).
+    private init?(_ b: UnsafeRawBufferPointer, at: Int, length: UInt64, gathered: UInt64, context: VirtioSCSIChainContext) {
+        let header = CommandRequest.headerSize(t10PI: false) + context.cdbSize
         // VirtioSCSILUN: 01 TT 4L LL 00 00 00 00 (flat) or 01 TT 00 LL 00.. (peripheral).
         let lunBytes = RecordView.le64(b, at)
         let b2 = b[at + 2]
@@ -164,14 +177,29 @@ public struct CommandResponseKey: Sendable {
         let side = v.writable
         let used = min(side.gathered, UInt64(v.usedLength))
         guard side.firstOffset >= 0, side.firstCaptured >= header, used >= UInt64(header) else { return nil }
-        let b = v.bytes
-        let at = side.firstOffset
+        guard let key = Self(v.bytes, at: side.firstOffset, used: used, usedLength: v.usedLength, header: header) else { return nil }
+        self = key
+    }
+
+    /// The same from the writable side of a chain that came as a value (`CaptureRecord`).
+    public init?(_ side: ChainSide, of segments: [RecordSegment], queue: UInt16, usedLength: UInt32, context: VirtioSCSIChainContext) {
+        guard queue >= 2, !context.t10PI, context.senseSize >= 0, side.first >= 0 else { return nil }
+        let header = CommandResponse.headerSize + context.senseSize
+        let used = min(side.gathered, UInt64(usedLength))
+        guard side.firstCaptured >= header, used >= UInt64(header), side.first < segments.count else { return nil }
+        guard let key = segments[side.first].bytes.withUnsafeBytes({ Self($0, at: 0, used: used, usedLength: usedLength, header: header) })
+        else { return nil }
+        self = key
+    }
+
+    /// The key from the side's first buffer at `at` in `b` (its header checked to be there).
+    private init?(_ b: UnsafeRawBufferPointer, at: Int, used: UInt64, usedLength: UInt32, header: Int) {
         guard RecordView.le32(b, at) == 0 else { return nil }  // sense_len: sense data goes the full way
         residual = RecordView.le32(b, at + 4)
         statusQualifier = RecordView.le16(b, at + 8)
         status = b[at + 10]
         response = b[at + 11]
-        let usedLength = UInt64(v.usedLength)
+        let usedLength = UInt64(usedLength)
         payloadLength = usedLength > UInt64(header) ? usedLength - UInt64(header) : 0
         payloadCaptured = used - UInt64(header)
     }

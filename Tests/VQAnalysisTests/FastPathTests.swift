@@ -4,7 +4,9 @@ import VQWire
 import VirtioSCSI
 @testable import VQAnalysis
 
-/// The in-place path (RecordView, decodeFast, Analyzer.consume(view)) against the full one.
+/// The in-place path (RecordView, decodeFast, Analyzer.consume(view)) and the value path
+/// (Analyzer.consume(CaptureRecord): decodeFast over the record's segments) against the full
+/// one (consumeDecodingFully).
 @Suite struct FastPathTests {
     static func workload(milliseconds: UInt64) -> [CaptureRecord] {
         var o = SyntheticWorkload.Options()
@@ -36,11 +38,74 @@ import VirtioSCSI
         #expect(a.statistics.combinedHistogram().summary == b.statistics.combinedHistogram().summary)
     }
 
+    static func sameAnalysis(_ full: Analyzer, _ fast: Analyzer) {
+        #expect(full.transactionCount > 5_000)
+        #expect(full.transactionCount == fast.transactionCount)
+        #expect(full.errorCount == fast.errorCount)
+        #expect(full.findingCounts == fast.findingCounts)
+        #expect(full.tmfCounts == fast.tmfCounts)
+        #expect(full.eventCounts == fast.eventCounts)
+        #expect(full.slowCompletions == fast.slowCompletions)
+        #expect(full.matcher.health == fast.matcher.health)
+        #expect(full.matcher.inFlight.keys.sorted() == fast.matcher.inFlight.keys.sorted())
+        #expect(full.decoder.pendingCount == fast.decoder.pendingCount)
+        #expect(full.log.elements.map(\.text) == fast.log.elements.map(\.text))
+        Self.sameRows(full, fast, window: true)
+    }
+
+    @Test func theAnalysisIsTheSameFromRecordValues() {
+        let records = Self.workload(milliseconds: 400)
+        var full = Analyzer(), fast = Analyzer()
+        for r in records {
+            full.consumeDecodingFully(r)
+            fast.consume(r)
+        }
+        Self.sameAnalysis(full, fast)
+        // The transactions a view details decode as the full path decoded them.
+        let a = full.recent.elements, b = fast.recent.elements
+        #expect(a.count == 1000 && a.count == b.count)
+        var detailed = 0
+        for (x, y) in zip(a, b) {
+            #expect(x.id == y.id && x.tag == y.tag && x.outcome == y.outcome && x.bytesIn == y.bytesIn && x.bytesOut == y.bytesOut)
+            #expect(x.latencyNs == y.latencyNs && x.flags == y.flags && x.lba == y.lba && x.opcode == y.opcode)
+            #expect(x.request?.summary == y.request?.summary)
+            #expect(x.response?.summary == y.response?.summary)
+            #expect(x.request?.fields == y.request?.fields)
+            #expect(x.response?.fields == y.response?.fields)
+            if y.request != nil { detailed += 1 }
+        }
+        #expect(detailed > 900)
+        // Errors keep no decodes either way.
+        #expect(full.errors.elements.allSatisfy { $0.detail == nil } && fast.errors.elements.allSatisfy { $0.detail == nil })
+    }
+
+    @Test func theValuePathFallsBackWhereTheFilePathDoes() {
+        var quick = RecordDecoder(), inPlace = RecordDecoder()
+        var counts: [String: Int] = [:]
+        for r in Self.workload(milliseconds: 300) {
+            let byValue = quick.decodeFast(r)
+            let byView = r.encoded.withUnsafeBytes { raw in
+                RecordView(raw, timestampNs: r.timestampNs).map { inPlace.decodeFast($0) } ?? .full
+            }
+            #expect(byValue == byView)
+            counts["\(byValue)", default: 0] += 1
+            if byValue == .full {
+                _ = quick.decode(r)
+                _ = inPlace.decode(r)
+            } else {
+                #expect(quick.response.status == inPlace.response.status && quick.response.payloadLength == inPlace.response.payloadLength)
+                #expect(quick.command.id == inPlace.command.id && quick.command.payloadCaptured == inPlace.command.payloadCaptured)
+            }
+        }
+        #expect(counts["full", default: 0] > 0 && counts["request", default: 0] > 1000, "\(counts)")
+        #expect(quick.pendingCount == inPlace.pendingCount)
+    }
+
     @Test func theAnalysisIsTheSameReadInPlace() {
         let records = Self.workload(milliseconds: 400)
         var full = Analyzer(), fast = Analyzer()
         for r in records {
-            full.consume(r)
+            full.consumeDecodingFully(r)
             Self.consumeInPlace(&fast, r)
         }
         #expect(full.transactionCount > 5_000)
@@ -62,7 +127,7 @@ import VirtioSCSI
         o.statistics.window = false
         var with = Analyzer(), without = Analyzer(options: o)
         for r in Self.workload(milliseconds: 200) {
-            with.consume(r)
+            with.consumeDecodingFully(r)
             without.consume(r)
         }
         Self.sameRows(with, without, window: false)
