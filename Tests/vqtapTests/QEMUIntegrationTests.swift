@@ -139,6 +139,8 @@ private struct CapturedRequest {
         #expect(firstDifference == nil, "record \((firstDifference ?? 0) + 1) differs:\n\(firstDifference.map { String(liveLines[$0]) } ?? "")\n\(firstDifference.map { String(readLines[$0]) } ?? "")")
 
         let lua = try ReadGoldenLuaTests.plugin()
+
+        defer { try? FileManager.default.removeItem(atPath: lua) }
         let rows = try TShark.fields(path, ["frame.number", "virtio_scsi.record.kind", "virtio_scsi.cdb.opcode", "virtio_scsi.time"],
                                      extra: ["-2", "-X", "lua_script:\(lua)"])
         #expect(rows.count == records, "tshark read \(rows.count) frames, vqtap \(records) records")

@@ -11,7 +11,9 @@ import VQWire
 /// decodes the CDBs (`-z scsi,srt,0`).
 @Suite struct ReadGoldenLuaTests {
     static func plugin() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-\(getpid()).lua").path
+        // One file per caller, removed by it: the tests run in parallel and leave nothing.
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("vqtap-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).lua").path
         let run = try VQTapBinary.run(["wireshark", "print"])
         #expect(run.status == 0)
         try run.stdout.write(toFile: path, atomically: true, encoding: .utf8)
@@ -73,6 +75,7 @@ import VQWire
     @Test(arguments: ReadGoldenTests.names)
     func fieldsMatchVQTapJSON(_ name: String) throws {
         let lua = try Self.plugin()
+        defer { try? FileManager.default.removeItem(atPath: lua) }
         let capture = ReadGoldenTests.capturePath(name)
         let records = try vqtapJSON(capture)
         let fields = Self.compared.map(\.0)
@@ -97,6 +100,7 @@ import VQWire
     @Test(arguments: ReadGoldenTests.names)
     func requestAndResponseLinkedBothWays(_ name: String) throws {
         let lua = try Self.plugin()
+        defer { try? FileManager.default.removeItem(atPath: lua) }
         let capture = ReadGoldenTests.capturePath(name)
         let records = try vqtapJSON(capture)
         let rows = try TShark.fields(capture, ["virtio_scsi.response_in", "virtio_scsi.request_in"], extra: ["-2", "-X", "lua_script:\(lua)"])
@@ -122,6 +126,7 @@ import VQWire
     /// Expert info where vqtap reports trouble.
     @Test func expertInfo() throws {
         let lua = try Self.plugin()
+        defer { try? FileManager.default.removeItem(atPath: lua) }
         let capture = ReadGoldenTests.capturePath("faults")
         let records = try vqtapJSON(capture)
         func frames(_ filter: String) throws -> [Int] {
@@ -147,6 +152,7 @@ import VQWire
     /// Wireshark's SCSI layer, reached through the iSCSI PDUs the plugin builds.
     @Test func scsiDecodingAndServiceResponseTimes() throws {
         let lua = try Self.plugin()
+        defer { try? FileManager.default.removeItem(atPath: lua) }
         let capture = ReadGoldenTests.capturePath("basic")
         let records = try vqtapJSON(capture)
         let rows = try TShark.fields(capture, ["scsi_sbc.opcode", "scsi.spc.opcode", "scsi.sns.key"], extra: ["-X", "lua_script:\(lua)"])
@@ -179,6 +185,7 @@ import VQWire
         #expect(inSources.count > 150)
         #expect(inSources.subtracting(declared).subtracting(["virtio_scsi"]).sorted() == [])
         let lua = try Self.plugin()
+        defer { try? FileManager.default.removeItem(atPath: lua) }
         guard let run = try TShark.run(["-G", "fields", "-X", "lua_script:\(lua)"]) else { return }
         let registered = Set(run.stdout.split(separator: "\n").compactMap { line -> String? in
             let cols = line.split(separator: "\t", omittingEmptySubsequences: false)
@@ -221,6 +228,7 @@ extension ReadGoldenLuaTests {
     /// and says what was cut.
     @Test func everyPrefixDissectsWithoutLuaErrors() throws {
         let lua = try Self.plugin()
+        defer { try? FileManager.default.removeItem(atPath: lua) }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-prefixes-\(getpid()).pcapng").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let records = CaptureSamples.basic.prefix(7) + CaptureSamples.control.suffix(4) + CaptureSamples.faults.suffix(6)
@@ -273,6 +281,7 @@ extension ReadGoldenLuaTests {
     /// error), and vqtap read reports what does not decode without stopping.
     @Test func mutatedRecordsDissectWithoutLuaErrors() throws {
         let lua = try Self.plugin()
+        defer { try? FileManager.default.removeItem(atPath: lua) }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("vqtap-mutated-\(getpid()).pcapng").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         var w = try CaptureFileWriter(path: path, encoder: MutatingEncoder(variants: 60), options: ReadGoldenTests.options)
