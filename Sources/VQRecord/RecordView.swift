@@ -41,9 +41,10 @@ public struct RecordViewSide {
     public var firstCaptured: Int { Int(firstCount) }
     public var gathered: UInt64 { UInt64(gatheredCount) }
 
+    @inline(__always)
     mutating func add(offset: Int, length: UInt32, captured: Int) {
         if first < 0 { first = Int32(truncatingIfNeeded: offset); firstCount = Int32(truncatingIfNeeded: captured) }
-        self.length += UInt64(length)
+        self.length &+= UInt64(length)
         guard complete else { return }
         gatheredCount &+= UInt32(truncatingIfNeeded: captured)
         if captured < Int(length) { complete = false }
@@ -91,21 +92,26 @@ public struct RecordView {
         self.timestampNs = timestampNs
         // Every segment header and its padded bytes must be there, each capture within
         // its buffer (the checks of CaptureRecord(decoding:), without building anything).
+        // offset <= n throughout and captured < 2^32: the wrapping operations cannot wrap
+        // (they only drop the overflow checks of this per-record loop).
         var offset = headerLength
-        for _ in 0..<Int(Self.le16(bytes, 42)) {
-            guard CaptureRecord.segmentHeaderLength <= n - offset else { return nil }
-            let length = Self.le32(bytes, offset + 8)
-            let captured = Int(Self.le32(bytes, offset + 12))
+        var left = Int(Self.le16(bytes, 42))
+        while left > 0 {
+            left &-= 1
+            guard CaptureRecord.segmentHeaderLength <= n &- offset else { return nil }
+            let length = Self.le32(bytes, offset &+ 8)
+            let captured = Int(Self.le32(bytes, offset &+ 12))
             guard captured <= Int(length) else { return nil }
-            if Self.le16(bytes, offset + 16) & 2 != 0 {
-                writable.add(offset: offset + CaptureRecord.segmentHeaderLength, length: length, captured: captured)
+            let bytesAt = offset &+ CaptureRecord.segmentHeaderLength
+            if Self.le16(bytes, offset &+ 16) & 2 != 0 {
+                writable.add(offset: bytesAt, length: length, captured: captured)
             } else {
-                readable.add(offset: offset + CaptureRecord.segmentHeaderLength, length: length, captured: captured)
+                readable.add(offset: bytesAt, length: length, captured: captured)
             }
-            offset += CaptureRecord.segmentHeaderLength
-            let padded = captured + CaptureRecord.padding(captured)
-            guard padded <= n - offset else { return nil }
-            offset += padded
+            offset = bytesAt
+            let padded = (captured &+ 3) & ~3
+            guard padded <= n &- offset else { return nil }
+            offset &+= padded
         }
     }
 
