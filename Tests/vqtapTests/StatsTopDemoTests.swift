@@ -629,10 +629,10 @@ import Testing
         kill(pid, SIGKILL)
         demo.waitUntilExit()
         // The simulator got SIGTERM from the kernel and removed its memory file; the
-        // directory stays until the next demo.
+        // directory stays until the next demo (which may be another test's, running in
+        // parallel: so its presence is not checked here, only its removal below).
         #expect(Self.waitUntil { kill(simulator, 0) != 0 })
         #expect(!FileManager.default.fileExists(atPath: "/dev/shm/vqtap-sim-\(simulator)"))
-        #expect(Self.directories(of: pid).count == 1)
 
         // A directory whose owner is alive (this test) stays; one of a dead owner whose
         // simulator also died goes, with the memory file that simulator left.
