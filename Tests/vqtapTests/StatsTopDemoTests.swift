@@ -508,8 +508,11 @@ import Testing
         try Self.withSimulatedQEMU(resetAfter: 200, resetPolls: 60) { socket in
             let run = try VQTapBinary.run(["top", "--qmp", socket, "--delay", "500ms", "--duration", "5s"])
             #expect(run.status == 0, "\(run.stderr)")
+            // Re-attached implies attached first; a screen of the first second is not
+            // asserted: on a loaded machine (a fresh clone's parallel suite) the first
+            // screen once came only at t=3 s, after the reset.
             let screens = run.stdout.components(separatedBy: "vqtap top  ")
-            #expect(screens.contains { $0.contains("Device scsi0 (attached)") }, "\(run.stdout)")
+            #expect(screens.count >= 3, "\(run.stdout)")
             let last = screens.last ?? ""
             #expect(last.contains("Device scsi0 (re-attached)"), "\(last)")
             #expect(DemoTmuxTests.nonZeroIOPS(last), "\(last)")
