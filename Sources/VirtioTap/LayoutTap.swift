@@ -41,6 +41,9 @@ public struct LayoutTapOptions: Sendable {
     /// The framer for a device as its layout describes it (cdb_size and sense_size may
     /// change with every generation).
     public var framer: @Sendable (DeviceLayout) -> any ChainFramer
+    /// Time every turn of the polling loop (`stalls`): diagnostics, off by default because
+    /// it costs three clock reads a turn.
+    public var measuresStalls = false
 
     public init(layoutPath: String, wait: Bool = false, waitTimeoutNs: UInt64? = nil, snaplen: Int = 64,
                 limits: ChainLimits = ChainLimits(), pollMode: PollMode = .adaptive, watchIntervalNs: UInt64 = 20_000_000,
@@ -177,26 +180,33 @@ public final class LayoutTap {
         var meanGapNs = Self.flowingGapNs * 2
         var nextWatch = clock.now() &+ options.watchIntervalNs
         let end = durationNs.map { (firstAttachNs ?? clock.now()) &+ $0 }
+        // Kept here and stored once at the end: a property of this class, updated every
+        // turn, would cost an exclusivity check each time.
+        let measuring = options.measuresStalls
+        var loopStalls = stalls
+        defer { if measuring { stalls = loopStalls } }
         var previousStartNs: UInt64 = 0
         while true {
             guard poller != nil, let memory else { throw TapError("not attached") }
             records.removeAll(keepingCapacity: true)
-            let startNs = clock.now()
-            if previousStartNs != 0 && sleepNs == 0 { stalls.note(startNs &- previousStartNs) }
-            previousStartNs = startNs
+            let startNs = measuring ? clock.now() : 0
+            if measuring {
+                if previousStartNs != 0 && sleepNs == 0 { loopStalls.note(startNs &- previousStartNs) }
+                previousStartNs = startNs
+            }
             // In place: a copy of the poller would copy every array it then mutates.
             let active = try poller?.poll(clock: clock, into: &records) ?? false
             if memory.memoryWentAway {
                 // What this batch read may be zeros: it is thrown away, not delivered.
                 return gone("guest memory went away (a memory file was truncated)", deliver: deliver)
             }
-            let polledNs = clock.now()
-            stalls.notePhase(.poll, polledNs &- startNs)
+            let polledNs = measuring ? clock.now() : 0
+            if measuring { loopStalls.notePhase(.poll, polledNs &- startNs) }
             if !records.isEmpty && !deliver(records) { return finish(deliver: deliver) }
             if shouldStop() { return finish(deliver: deliver) }
 
             let now = clock.now()
-            stalls.notePhase(.deliver, now &- polledNs)
+            if measuring { loopStalls.notePhase(.deliver, now &- polledNs) }
             if active {
                 let gap = now &- lastActiveNs
                 meanGapNs = meanGapNs &- meanGapNs / 8 &+ min(gap, 1_000_000_000) / 8
@@ -213,7 +223,7 @@ public final class LayoutTap {
             if now >= nextWatch {
                 nextWatch = now &+ options.watchIntervalNs
                 if let outcome = try watch(shouldStop: shouldStop, deliver: deliver) { return outcome }
-                stalls.notePhase(.watch, clock.now() &- now)
+                if measuring { loopStalls.notePhase(.watch, clock.now() &- now) }
             }
         }
     }

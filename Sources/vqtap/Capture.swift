@@ -71,7 +71,7 @@ struct DeviceAttachOptions: ParsableArguments {
 
     func tapOptions(pollMode: PollMode, snaplen: Int) -> LayoutTapOptions {
         let cdbOverride = cdbSize, senseOverride = senseSize
-        return LayoutTapOptions(
+        var options = LayoutTapOptions(
             layoutPath: layout ?? qemu.qmp ?? "", wait: wait, waitTimeoutNs: waitTimeout.flatMap(DurationText.nanoseconds),
             snaplen: snaplen, pollMode: pollMode,
             framer: { layout in
@@ -81,6 +81,9 @@ struct DeviceAttachOptions: ParsableArguments {
                 return VirtioSCSIFramer(VirtioSCSIChainContext(cdbSize: cdb, senseSize: sense,
                                                                t10PI: layout.features & (1 << 3) != 0))
             })
+        // The loop's stalls are printed with the torn reasons (man vqtap-capture(1), ENVIRONMENT).
+        options.measuresStalls = ProcessInfo.processInfo.environment["VQTAP_TORN_REASONS"] != nil
+        return options
     }
 }
 
