@@ -55,7 +55,9 @@ struct Demo: ParsableCommand {
         defer { child.stop() }
         let source = try SourceOptions.parse(["--layout", child.layoutPath])
         do {
-            try TopSession(source: source, view: view, title: "simulate \(Int(iops)) IOPS", startNs: started).run()
+            // However slow the machine, the view waits for its own simulator while it runs.
+            try TopSession(source: source, view: view, title: "simulate \(Int(iops)) IOPS", startNs: started,
+                           companion: LiveCompanion(name: "the simulator", pid: child.pid)).run()
         } catch let failure as VQTapFailure {
             let log = child.log
             throw log.isEmpty ? failure : VQTapFailure("\(failure.message) (simulator: \(log))", status: failure.status)

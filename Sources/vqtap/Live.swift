@@ -16,7 +16,7 @@ enum LiveProducer {
     static let deviceGone = "the device went away"
 
     /// The tap is made on the producer thread: the view is up while QMP connects and waits.
-    static func start(_ device: DeviceAttachOptions, into feed: RecordFeed) -> LiveProducerState {
+    static func start(_ device: DeviceAttachOptions, into feed: RecordFeed, companion: LiveCompanion? = nil) -> LiveProducerState {
         let options = UncheckedBox(device)
         let state = LiveProducerState()
         let thread = Thread {
@@ -30,25 +30,41 @@ enum LiveProducer {
                 return
             }
             state.tap = tap
-            run(tap, feed: feed)
+            run(tap, feed: feed, companion: companion)
         }
         thread.stackSize = 8 << 20
         thread.start()
         return state
     }
 
-    static func run(_ tap: LayoutTap, feed: RecordFeed) {
+    static func run(_ tap: LayoutTap, feed: RecordFeed, companion: LiveCompanion? = nil) {
+        // Waiting for a device whose process is gone would last forever.
+        let companionGone = { companion.map { SimulatorChild.isDead($0.pid) } ?? false }
         let shouldStop = { feed.stopRequested || TerminalSignals.received != 0 }
         // Live records never wait: when the view falls behind, the feed drops and counts them.
         let deliver: RecordDelivery = { feed.push($0, wait: false) }
         do {
-            guard try tap.attach(shouldStop: shouldStop, deliver: deliver) else { feed.finish(); return }
+            // Once attached, the layout's pid says when the device goes away.
+            guard try tap.attach(shouldStop: { shouldStop() || companionGone() }, deliver: deliver) else {
+                if let companion, companionGone() {
+                    feed.finish(error: "\(deviceGone): \(companion.name) (pid \(companion.pid)) exited before its device was ready")
+                } else {
+                    feed.finish()
+                }
+                return
+            }
             let outcome = try tap.run(durationNs: nil, shouldStop: shouldStop, deliver: deliver)
             if case let .deviceGone(why) = outcome { feed.finish(error: "\(deviceGone): \(why)") } else { feed.finish() }
         } catch {
             feed.finish(error: "\(error)")
         }
     }
+}
+
+/// The process a live device lives in, when vqtap started it (the demo's simulator).
+struct LiveCompanion: Sendable {
+    var name: String
+    var pid: pid_t
 }
 
 /// What the producer thread leaves for the view.
@@ -186,9 +202,10 @@ final class SimulatorChild {
         if !reaped {
             kill(pid, SIGKILL)
             waitpid(pid, &status, 0)
-            // Killed before it could clean up: its memory file is /dev/shm/vqtap-sim-PID.
-            unlink("/dev/shm/vqtap-sim-\(pid)")
         }
+        // Killed before it could clean up (by us or by someone else): its memory file is
+        // /dev/shm/vqtap-sim-PID, and no one else uses it now.
+        unlink("/dev/shm/vqtap-sim-\(pid)")
         try? FileManager.default.removeItem(atPath: directory)
     }
 

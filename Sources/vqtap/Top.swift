@@ -85,8 +85,10 @@ struct SourceOptions: ParsableArguments {
 
     /// Starts the producer thread; it stops when the feed asks it to. Live devices return
     /// what their thread leaves behind.
+    /// `companion`: a process the device depends on (the demo's simulator). With it, a live
+    /// source waits for the device for as long as the companion runs, not 10 s.
     @discardableResult
-    func start(into feed: RecordFeed) throws -> LiveProducerState? {
+    func start(into feed: RecordFeed, companion: LiveCompanion? = nil) throws -> LiveProducerState? {
         if synthetic {
             let rate = iops
             Thread.detachNewThread { SyntheticProducer.run(iops: rate, feed: feed) }
@@ -97,9 +99,9 @@ struct SourceOptions: ParsableArguments {
             // A view is started to be watched: it waits a while for the device by default.
             if !device.wait && device.waitTimeout == nil {
                 device.wait = true
-                device.waitTimeout = "10s"
+                device.waitTimeout = companion == nil ? "10s" : nil
             }
-            return LiveProducer.start(device, into: feed)
+            return LiveProducer.start(device, into: feed, companion: companion)
         }
         guard let path else { return nil }
         // The reader moves to the producer thread and is used only there.
@@ -163,13 +165,15 @@ struct TopSession {
     var title: String?
     /// Where --duration counts from (monotonic ns): the command's start.
     var startNs = TopRunner.monotonicNs()
+    /// The process the live device runs in, when this command started it (demo).
+    var companion: LiveCompanion?
 
     func run() throws {
         // Before anything starts: a SIGINT or SIGTERM from here on ends the run cleanly.
         TerminalSignals.install()
         let feed = RecordFeed()
         var analyzer = Analyzer(options: view.analyzerOptions)
-        let live = try source.start(into: feed)
+        let live = try source.start(into: feed, companion: companion)
         var runner = TopRunner(source: title ?? source.description)
         runner.delayNs = view.delayNs
         runner.durationNs = view.durationNs
