@@ -113,6 +113,10 @@ int vq_term_with_parent(int parent) {
     return getppid() == parent ? 0 : ESRCH;
 }
 
+int vq_precise_sleeps(void) {
+    return prctl(PR_SET_TIMERSLACK, 1UL) == 0 ? 0 : errno;
+}
+
 uint64_t vq_monotonic_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

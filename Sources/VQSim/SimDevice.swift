@@ -208,6 +208,16 @@ final class SimDevice: @unchecked Sendable {
         return work
     }
 
+    /// When the device next has something to do on its own (a completion, a hot-plug, a
+    /// resize; events waiting for eventq buffers are looked at every millisecond).
+    func nextDueNs(now: UInt64) -> UInt64 {
+        guard live else { return 0 }
+        var next = min(nextHotplug, nextResize)
+        if let first = heap.first { next = min(next, first.due) }
+        if eventsMissed || !pendingEvents.isEmpty { next = min(next, now &+ 1_000_000) }
+        return next
+    }
+
     func goLive(now: UInt64) {
         features = transport.driverFeatures
         cdbSize = transport.cdbSize

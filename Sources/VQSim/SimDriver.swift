@@ -418,6 +418,30 @@ final class SimDriver: @unchecked Sendable {
         return work
     }
 
+    /// When the driver next has something of its own to do (a rate-paced command, a TMF, a
+    /// reset, the end of an eventq starvation): 0 when it cannot tell (it never sleeps then),
+    /// .max when it only waits for the device. Lets a paced simulator sleep between commands.
+    func nextDueNs() -> UInt64 {
+        switch phase {
+        case .starting, .resetting: return 0
+        case .stopped: return .max
+        case .scanning, .running: break
+        }
+        var next = min(nextTMF, nextReset)
+        if starveUntil != 0 { next = min(next, starveUntil) }
+        if phase == .running && !stopping {
+            guard config.rate > 0 else { return 0 }
+            var slotFree = false
+            for qi in 2..<queueCount where queues[qi].freeSlotCount > 0 { slotFree = true; break }
+            // Without a free slot the next command waits for a completion (the device's).
+            if slotFree {
+                let due = startNs &+ UInt64((UInt128(rateIssued + 1) * 1_000_000_000 + UInt128(config.rate) - 1) / UInt128(config.rate))
+                next = min(next, due)
+            }
+        }
+        return next
+    }
+
     @inline(__always) func publish(_ qi: Int) {
         let q = queues + qi
         if q.pointee.availIdx != q.pointee.published {

@@ -93,6 +93,8 @@ public final class Simulator: @unchecked Sendable {
             while !deviceDone.load(ordering: .acquiring) { usleep(100) }
         } else {
             if let c = pin.first { Self.pin(c) }
+            // Its paced sleeps (driverLoop) wake on time.
+            if config.rate > 0 { _ = vq_precise_sleeps() }
             driverLoop(alone: true)
         }
         return finish()
@@ -111,6 +113,11 @@ public final class Simulator: @unchecked Sendable {
         }
         deviceDone.store(true, ordering: .releasing)
     }
+
+    /// A paced single-thread run sleeps when nothing is due for this long, and wakes this
+    /// much early (a sleep can overshoot by tens of microseconds).
+    static let sleepAboveNs: UInt64 = 100_000
+    static let wakeEarlyNs: UInt64 = 40_000
 
     func driverLoop(alone: Bool) {
         var idle = 0
@@ -139,6 +146,18 @@ public final class Simulator: @unchecked Sendable {
             }
             if work == 0 {
                 idle += 1
+                if alone && config.rate > 0 {
+                    // A paced run sleeps until shortly before its next command or completion
+                    // (the demo's 5000 IOPS would otherwise spin a whole core); the last
+                    // stretch is spun, so that times stay exact.
+                    let next = min(driver.nextDueNs(), device.nextDueNs(now: now))
+                    if next > now &+ Self.sleepAboveNs {
+                        var ts = timespec(tv_sec: 0, tv_nsec: Int(min(next &- now &- Self.wakeEarlyNs, 2_000_000)))
+                        nanosleep(&ts, nil)
+                        idle = 0
+                        continue
+                    }
+                }
                 if idle > 4000 { usleep(20); idle = 0 }
             } else {
                 idle = 0

@@ -44,6 +44,10 @@ int vq_pin_thread_to_cpu(int cpu);
 /// still the parent, ESRCH if it already went away, else the errno of prctl.
 int vq_term_with_parent(int parent);
 
+/// Timer slack of 1 ns for the calling thread (PR_SET_TIMERSLACK): its sleeps end when
+/// asked, not up to 50 us later. Returns 0 or an errno value.
+int vq_precise_sleeps(void);
+
 /// CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds.
 uint64_t vq_monotonic_ns(void);
 uint64_t vq_realtime_ns(void);
