@@ -177,7 +177,11 @@ struct Read: ParsableCommand {
         var sink = try write.makeSink(command: "read")
         let printing = !quiet && (sink == nil || write.print)
         if sink == nil && (quiet || (output.format == .text && output.verbosity == 0)) {
-            return try runFast(reader, path: path)
+            // A file is read ahead on the other core; a pipe's records come as they arrive.
+            guard ReadAheadReader.suits(path: path) else { return try runFast(reader, path: path) }
+            let ahead = ReadAheadReader(reader)
+            defer { ahead.close() }
+            return try runFast(ahead, path: path)
         }
         var presenter = RecordPresenter(verbosity: output.verbosity, format: output.format)
         var decoder = RecordDecoder()
@@ -227,7 +231,7 @@ struct Read: ParsableCommand {
     /// buffer (RecordView, RecordDecoder.decodeFast) and their lines written straight into
     /// the output buffer; every other record takes the full decode, with the same pairing
     /// state, so the output is the same.
-    private func runFast(_ reader: PcapFileReader, path: String) throws {
+    private func runFast<Reader: PacketReader>(_ reader: Reader, path: String) throws {
         var decoder = RecordDecoder()
         let formatter = RecordFormatter(verbosity: 0)
         var lines = FastLineFormatter()

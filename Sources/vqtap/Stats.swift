@@ -29,7 +29,7 @@ struct Stats: ParsableCommand {
     @Option(name: .customShort("r"), help: ArgumentHelp("The capture file (pcapng).", valueName: "file"))
     var readFile: String?
 
-    @Argument(help: ArgumentHelp("The capture file (same as -r).", valueName: "file"))
+    @Argument(help: ArgumentHelp("The capture file (same as -r; - reads standard input).", valueName: "file"))
     var file: String?
 
     @Option(name: .customShort("T"), help: ArgumentHelp("Output format: text, json (JSON lines) or csv.", valueName: "format"))
@@ -110,7 +110,7 @@ struct Stats: ParsableCommand {
         } else {
             let p = path ?? ""
             fileSize = (try? FileManager.default.attributesOfItem(atPath: p)[.size] as? UInt64) ?? 0
-            source = try CaptureFileSource.open(p)
+            source = try CaptureFileSource.open(p, stdin: true)
             sourceName = p
         }
         var progress = Progress(totalBytes: fileSize)
@@ -119,8 +119,12 @@ struct Stats: ParsableCommand {
         let limit = count ?? .max
         let plotting = plot != nil
         do {
-            if let reader = source as? PcapFileReader {
-                // Read in place: commands and completions never become CaptureRecords.
+            if let file = source as? PcapFileReader {
+                // A file is read ahead by libpcap on the other core. Records are decoded in
+                // place: commands and completions never become CaptureRecords.
+                let ahead = ReadAheadReader.suits(path: file.path) ? ReadAheadReader(file) : nil
+                defer { ahead?.close() }
+                let reader: any PacketReader = ahead ?? file
                 while records < limit, try reader.nextPacket({ ns, raw throws(DecodeError) -> Bool in
                     if let view = RecordView(raw, timestampNs: ns) {
                         analyzer.consume(view)
@@ -140,7 +144,8 @@ struct Stats: ParsableCommand {
                     if records & 0xffff == 0 { progress.update(records: records) }
                 }
             }
-            while records < limit, let r = try source.next() {
+            // Any other source (the synthetic workload), record by record.
+            while !(source is PcapFileReader), records < limit, let r = try source.next() {
                 records += 1
                 analyzer.consume(r)
                 if plot != nil, r.kind == .used, r.latencyNs > 0, VirtioSCSIQueueRole(queue: r.queue) != .event {

@@ -244,8 +244,9 @@ enum TopRunnerClock {
 
 /// Capture files: the pcapng reader (libpcap), records of link type USER0.
 enum CaptureFileSource {
-    static func open(_ path: String) throws -> any RecordSource {
-        guard FileManager.default.isReadableFile(atPath: path) else {
+    /// `stdin`: "-" reads standard input (not for `top`, whose keys come from there).
+    static func open(_ path: String, stdin: Bool = false) throws -> any RecordSource {
+        guard (stdin && path == "-") || FileManager.default.isReadableFile(atPath: path) else {
             throw VQTapFailure("cannot read \(path): no such file or no permission")
         }
         do { return try PcapFileReader(path: path) } catch { throw VQTapFailure("cannot read \(path): \(error.description)") }
