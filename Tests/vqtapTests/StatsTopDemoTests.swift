@@ -85,6 +85,19 @@ import Testing
         #expect(run.stdout.contains("Records 100 over"))
     }
 
+    /// A file is read ahead on a second thread, standard input (a pipe) directly: the same
+    /// report, the same -c.
+    @Test func standardInputGivesTheFilesReport() throws {
+        let path = Self.sample("sim.pcapng")
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let fromFile = try VQTapBinary.run(["stats", path, "--list", "5"])
+        let fromPipe = try VQTapBinary.run(["stats", "-", "--list", "5"], stdinData: data)
+        #expect(fromPipe.status == 0, "\(fromPipe.stderr)")
+        #expect(fromPipe.stdout.replacingOccurrences(of: "vqtap stats: -\n", with: "vqtap stats: \(path)\n") == fromFile.stdout)
+        let first = try VQTapBinary.run(["stats", path, "-c", "7", "--list", "0"])
+        #expect(first.stdout.contains("Records 7 over"), "\(first.stdout)")
+    }
+
     @Test func aMissingFileSaysSo() throws {
         let run = try VQTapBinary.run(["stats", "/nonexistent/capture.pcapng"])
         #expect(run.status == 1)
