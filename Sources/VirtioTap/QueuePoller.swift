@@ -133,24 +133,10 @@ public struct QueuePoller<Memory: GuestMemory> {
     var availLatest: [UInt16]
     var usedStamp: [UInt32]
     var usedLatest: [UInt16]
-    var availBatchHeadOK: [Bool] = []
-    var availBatchChanged: [Bool] = []
-    var availBatchSlot: [Int32] = []
-    var availBatchCompleted: [Bool] = []
-    /// The used index that returned the batch's chain, when availBatchCompleted.
-    var availBatchCompletedAt: [UInt16] = []
-    var usedBatchAvailPos: [Int32] = []
-    /// The avail index of the request each used record of the batch returns (pending only).
-    var usedBatchAvailIndex: [UInt16] = []
-    /// The first readable buffer each available record of the batch copied bytes from
-    /// (noBuffer if none), and the first writable one each used record did.
-    var availBatchHeader: [UInt64] = []
-    /// End of the first readable buffer (the whole buffer) and the avail index, per posting.
-    var availBatchHeaderEnd: [UInt64] = []
-    var availBatchIndex: [UInt16] = []
-    var usedBatchResponse: [UInt64] = []
-    /// End of the bytes read from the first writable buffer, per completion.
-    var usedBatchResponseEnd: [UInt64] = []
+    /// What the batch's checks need of each available record of this poll, by position.
+    var availBatch: [AvailBatchEntry] = []
+    /// And of each used record.
+    var usedBatch: [UsedBatchEntry] = []
     static var noBuffer: UInt64 { .max }
 
     public init(memory: Memory, layout: SplitQueueLayout, config: QueueCaptureConfig) {
@@ -168,10 +154,8 @@ public struct QueuePoller<Memory: GuestMemory> {
         pool.reserveCapacity(n)
         availHeads.reserveCapacity(2 * n)
         usedElements.reserveCapacity(2 * n)
-        availBatchHeadOK.reserveCapacity(n)
-        availBatchChanged.reserveCapacity(n)
-        availBatchSlot.reserveCapacity(n)
-        usedBatchAvailPos.reserveCapacity(n)
+        availBatch.reserveCapacity(n)
+        usedBatch.reserveCapacity(n)
     }
 
     var size: UInt16 { layout.size }
@@ -282,14 +266,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         // 3. Snapshot the new chains, then the completions, straight into `out` (the
         // verdicts below patch them in place: records are large, copies cost).
         let availFirst = out.count
-        availBatchHeadOK.removeAll(keepingCapacity: true)
-        availBatchChanged.removeAll(keepingCapacity: true)
-        availBatchSlot.removeAll(keepingCapacity: true)
-        availBatchCompleted.removeAll(keepingCapacity: true)
-        availBatchCompletedAt.removeAll(keepingCapacity: true)
-        availBatchHeader.removeAll(keepingCapacity: true)
-        availBatchHeaderEnd.removeAll(keepingCapacity: true)
-        availBatchIndex.removeAll(keepingCapacity: true)
+        availBatch.removeAll(keepingCapacity: true)
         laterPostingsNoted = false
         for k in availSkip..<Int(availRead) {
             let head = availHeads[k]
@@ -299,10 +276,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         }
         let availCopiedNs = clock.now()
         let usedFirst = out.count
-        usedBatchAvailPos.removeAll(keepingCapacity: true)
-        usedBatchAvailIndex.removeAll(keepingCapacity: true)
-        usedBatchResponse.removeAll(keepingCapacity: true)
-        usedBatchResponseEnd.removeAll(keepingCapacity: true)
+        usedBatch.removeAll(keepingCapacity: true)
         for k in usedSkip..<Int(usedRead) {
             completion(usedElements[k], index: usedStart &+ UInt16(k), ts: ts, into: &out)
         }
@@ -314,10 +288,10 @@ public struct QueuePoller<Memory: GuestMemory> {
 
 
         // 4. What was recycled under the copy.
-        for q in usedBatchAvailPos.indices where usedBatchAvailPos[q] >= 0 {
+        for q in usedBatch.indices where usedBatch[q].availPos >= 0 {
             // Returned within this batch: its buffers were free before the verdict.
-            availBatchCompleted[Int(usedBatchAvailPos[q])] = true
-            availBatchCompletedAt[Int(usedBatchAvailPos[q])] = usedStart &+ UInt16(usedSkip + q)
+            availBatch[Int(usedBatch[q].availPos)].completed = true
+            availBatch[Int(usedBatch[q].availPos)].completedAt = usedStart &+ UInt16(usedSkip + q)
         }
         atomicMemoryFence(ordering: .acquiring)
         let u3 = try layout.usedIdx(in: memory)
@@ -340,7 +314,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         for p in 0..<availCount {
             let o = availFirst + p
             let h = Int(out[o].head)
-            if out[o].flags.contains(.malformed) && !availBatchHeadOK[p] {
+            if out[o].flags.contains(.malformed) && !availBatch[p].headOK {
                 counters.malformed += 1
                 continue
             }
@@ -353,22 +327,22 @@ public struct QueuePoller<Memory: GuestMemory> {
                     tornReasons.count(.walkFailedOnReusedChain)
                     out[o].flags.remove(.malformed)
                     out[o].flags.insert(.torn)
-                    markPendingTorn(slot: availBatchSlot[p])
+                    markPendingTorn(slot: availBatch[p].slot)
                 }
-            } else if reposted || availBatchChanged[p] {
+            } else if reposted || availBatch[p].changed {
                 tornReasons.count(reposted ? .headReposted : .descriptorsChanged)
                 out[o].flags.insert(.torn)
-                markPendingTorn(slot: availBatchSlot[p])
-            } else if availBatchHeader[p] != Self.noBuffer, let returnedAt = returnedBeforeVerdict(p, head: h, u: u, u3: u3) {
+                markPendingTorn(slot: availBatch[p].slot)
+            } else if availBatch[p].header != Self.noBuffer, let returnedAt = returnedBeforeVerdict(p, head: h, u: u, u3: u3) {
                 let inTime = since.map { Self.share(p, of: availCount, from: ts, to: availCopiedNs) &- $0 <= config.trustWindowNs } ?? false
-                switch try copyVerdict(o, in: out, header: availBatchHeader[p], returnedAt: returnedAt, a: a, a3: a3, inTime: inTime) {
+                switch try copyVerdict(o, in: out, header: availBatch[p].header, returnedAt: returnedAt, a: a, a3: a3, inTime: inTime) {
                 case .intact: break
                 case .late:
                     out[o].flags.insert(.late)
-                    markPendingLate(slot: availBatchSlot[p])
+                    markPendingLate(slot: availBatch[p].slot)
                 case .torn:
                     out[o].flags.insert(.torn)
-                    markPendingTorn(slot: availBatchSlot[p])
+                    markPendingTorn(slot: availBatch[p].slot)
                 }
             }
             count(out[o].flags)
@@ -376,7 +350,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         for q in 0..<(out.count - usedFirst) {
             let o = usedFirst + q
             var flags = out[o].flags
-            let requestPos = usedBatchAvailPos[q]
+            let requestPos = usedBatch[q].availPos
             if requestPos >= 0 {
                 // The request was in this batch: take its final verdict.
                 let request = out[availFirst + Int(requestPos)].flags
@@ -391,7 +365,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                 if SplitRing.distance(from: out[o].ringIndex, to: u3) >= n {
                     tornReasons.count(.usedLapped)
                     flags.insert(.torn)
-                } else if usedBatchResponse[q] != Self.noBuffer,
+                } else if usedBatch[q].response != Self.noBuffer,
                           case let verdict = try responseVerdict(o, q, in: out, availFirst: availFirst, u: u, u3: u3, a: a, a3: a3),
                           verdict != .intact {
                     if verdict == .late {
@@ -400,7 +374,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                         tornReasons.count(.responseReused)
                         flags.insert(.torn)
                     }
-                } else if completionsLate && overwrittenByLaterPosting(q, requestIndex: usedBatchAvailIndex[q]) {
+                } else if completionsLate && overwrittenByLaterPosting(q, requestIndex: usedBatch[q].availIndex) {
                     tornReasons.count(.responseOverwritten)
                     flags.insert(.torn)
                 }
@@ -417,8 +391,8 @@ public struct QueuePoller<Memory: GuestMemory> {
             if flags != out[o].flags { out[o].flags = flags }
             count(flags)
         }
-        for slot in availBatchSlot where slot >= 0 && pool[Int(slot)].batchPosition >= 0 {
-            pool[Int(slot)].batchPosition = -1
+        for entry in availBatch where entry.slot >= 0 && pool[Int(entry.slot)].batchPosition >= 0 {
+            pool[Int(entry.slot)].batchPosition = -1
         }
         lastAvail = a
         lastUsed = u
@@ -430,7 +404,7 @@ public struct QueuePoller<Memory: GuestMemory> {
     /// nil when it was still outstanding.
     @inline(__always)
     func returnedBeforeVerdict(_ p: Int, head h: Int, u: UInt16, u3: UInt16) -> UInt16? {
-        if availBatchCompleted[p] { return availBatchCompletedAt[p] }
+        if availBatch[p].completed { return availBatch[p].completedAt }
         if usedStamp[h] == stampEpoch && SplitRing.distance(from: u, to: usedLatest[h]) < SplitRing.distance(from: u, to: u3) {
             return usedLatest[h]
         }
@@ -482,14 +456,14 @@ public struct QueuePoller<Memory: GuestMemory> {
     /// and flagged late: the device may have written its answer and not yet returned it.
     mutating func responseVerdict(_ o: Int, _ q: Int, in out: [CaptureRecord], availFirst: Int,
                                   u: UInt16, u3: UInt16, a: UInt16, a3: UInt16) throws(RingError) -> CopyVerdict {
-        let response = usedBatchResponse[q]
+        let response = usedBatch[q].response
         guard !postingsLost, try noteLaterPostings(from: a, to: a3), let latest = postings.latest(response) else { return .torn }
-        guard isLater(latest.availIndex, than: usedBatchAvailIndex[q]) else { return .intact }
+        guard isLater(latest.availIndex, than: usedBatch[q].availIndex) else { return .intact }
         let h = Int(latest.head)
         if h < Int(size) && usedStamp[h] == stampEpoch && isLater(usedLatest[h], than: out[o].ringIndex) { return .torn }
         // Another answer in the same buffer since: a completion later in this batch, or one
         // published after it (its chain is still pending here).
-        for later in (q + 1)..<max(q + 1, usedBatchResponse.count) where usedBatchResponse[later] == response { return .torn }
+        for later in (q + 1)..<max(q + 1, usedBatch.count) where usedBatch[later].response == response { return .torn }
         for k in 0..<min(SplitRing.distance(from: u, to: u3), size) {
             let id = try layout.usedEntry(u &+ k, in: memory).id
             guard id < UInt32(size) else { continue }
@@ -507,7 +481,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         // The later posting's readable buffers: from this batch, or walked now if it was
         // posted since the batch was read.
         var readable: [(address: UInt64, length: UInt32)] = []
-        if let p = availBatchIndex.lastIndex(of: latest.availIndex), availFirst + p < out.count {
+        if let p = availBatch.lastIndex(where: { $0.index == latest.availIndex }), availFirst + p < out.count {
             for r in out[availFirst + p].segments where !r.isWritable { readable.append((r.address, r.length)) }
         } else {
             guard let chain = try? walker.walk(head: latest.head) else { return .torn }
@@ -540,17 +514,13 @@ public struct QueuePoller<Memory: GuestMemory> {
     /// later than the one at avail index `requestIndex` overlaps the bytes the completion at
     /// batch position `q` read from its first writable buffer (the response).
     func overwrittenByLaterPosting(_ q: Int, requestIndex: UInt16) -> Bool {
-        let start = usedBatchResponse[q], end = usedBatchResponseEnd[q]
+        let start = usedBatch[q].response, end = usedBatch[q].responseEnd
         guard start != Self.noBuffer else { return false }
         // A plain scan without bounds checks: every completion of a late poll comes here.
-        return availBatchHeader.withUnsafeBufferPointer { headers in
-            availBatchHeaderEnd.withUnsafeBufferPointer { ends in
-                for p in 0..<min(headers.count, ends.count) where headers[p] < end && start < ends[p] {
-                    // noBuffer (all ones) never starts below `end`.
-                    if p < availBatchIndex.count && isLater(availBatchIndex[p], than: requestIndex) { return true }
-                }
-                return false
-            }
+        return availBatch.withUnsafeBufferPointer { entries in
+            // noBuffer (all ones) never starts below `end`.
+            for e in entries where e.header < end && start < e.headerEnd && isLater(e.index, than: requestIndex) { return true }
+            return false
         }
     }
 
@@ -686,9 +656,10 @@ public struct QueuePoller<Memory: GuestMemory> {
                                     usedBound: UInt16, batchPosition: Int32) -> CaptureRecord {
         let txID = UInt64(config.queue) << 48 | (nextSequence & 0xffff_ffff_ffff)
         nextSequence &+= 1
-        var record = CaptureRecord(kind: .available, deviceType: config.deviceType, deviceInstance: config.deviceInstance,
-                                   queue: config.queue, head: head, flags: extraFlags, transactionID: txID,
-                                   ringIndex: index, body: .chain([]), timestampNs: ts)
+        // The record's fields as locals, the record made once at the return (see `completion`).
+        var flags = extraFlags
+        var errorCode: UInt16 = 0, errorDetail: UInt64 = 0
+        var recordSegments: [RecordSegment] = []
         var slot: Int32 = -1
         var headOK = head < size
         var changed = false
@@ -696,112 +667,113 @@ public struct QueuePoller<Memory: GuestMemory> {
         do {
             let chain = try walker.walkKeepingSegments(head: head)
             let walked = walker.lastSegments
-            if chain.usesIndirect { record.flags.insert(.indirect) }
+            if chain.usesIndirect { flags.insert(.indirect) }
             let (segments, truncated, first, firstLength) = readableSnapshot(walked)
             header = first
             headerLength = firstLength
-            if truncated { record.flags.insert(.snaplenTruncated) }
-            record.body = .chain(segments)
+            if truncated { flags.insert(.snaplenTruncated) }
+            recordSegments = segments
             changed = !descriptorsUnchanged(chain, walked)
             noteBuffers(walked, availIndex: index, head: head)
             slot = register(PendingChain(head: head, availIndex: index, transactionID: txID, availNs: ts,
                                          segments: segments, writableBytes: chain.writableBytes,
-                                         flags: record.flags.intersection([.indirect, .preAttach]), errorCode: 0,
+                                         flags: flags.intersection([.indirect, .preAttach]), errorCode: 0,
                                          errorDetail: 0, usedBound: usedBound, next: -1, batchPosition: batchPosition))
         } catch {
             let (code, detail) = RingErrorCode.of(error)
-            record.flags.insert(.malformed)
-            record.errorCode = code.rawValue
-            record.errorDetail = detail
+            flags.insert(.malformed)
+            errorCode = code.rawValue
+            errorDetail = detail
             if case .headOutOfRange = error { headOK = false }
             if headOK {
                 let partial = Array(walker.segmentsBeforeFailure[...])
                 let (segments, truncated, _, _) = readableSnapshot(partial)
-                if truncated { record.flags.insert(.snaplenTruncated) }
-                record.body = .chain(segments)
+                if truncated { flags.insert(.snaplenTruncated) }
+                recordSegments = segments
                 var writable: UInt64 = 0
                 for s in partial where s.isWritable { writable += UInt64(s.len) }
                 slot = register(PendingChain(head: head, availIndex: index, transactionID: txID, availNs: ts,
                                              segments: segments, writableBytes: writable,
-                                             flags: record.flags.intersection([.preAttach, .malformed]), errorCode: code.rawValue,
+                                             flags: flags.intersection([.preAttach, .malformed]), errorCode: code.rawValue,
                                              errorDetail: detail, usedBound: usedBound, next: -1, batchPosition: batchPosition))
             }
         }
         if batchPosition >= 0 {
-            availBatchCompleted.append(false)
-            availBatchCompletedAt.append(0)
-            availBatchHeader.append(header)
-            availBatchHeaderEnd.append(header &+ UInt64(headerLength))
-            availBatchIndex.append(index)
-            availBatchHeadOK.append(headOK)
-            availBatchChanged.append(changed)
-            availBatchSlot.append(slot)
+            availBatch.append(AvailBatchEntry(headOK: headOK, changed: changed, slot: slot, index: index,
+                                              header: header, headerEnd: header &+ UInt64(headerLength)))
         } else if changed {
             // Pre-attach snapshot: no batch decision follows, decide here.
             tornReasons.count(.descriptorsChanged)
-            record.flags.insert(.torn)
+            flags.insert(.torn)
             markPendingTorn(slot: slot)
         }
-        return record
+        return CaptureRecord(kind: .available, deviceType: config.deviceType, deviceInstance: config.deviceInstance,
+                             queue: config.queue, head: head, flags: flags, transactionID: txID, ringIndex: index,
+                             errorCode: errorCode, errorDetail: errorDetail, body: .chain(recordSegments), timestampNs: ts)
     }
 
     /// Builds the used record of one completion (torn is decided after the batch).
     mutating func completion(_ element: UsedElement, index: UInt16, ts: UInt64, into out: inout [CaptureRecord]) {
-        var record = CaptureRecord(kind: .used, deviceType: config.deviceType, deviceInstance: config.deviceInstance,
-                                   queue: config.queue, head: UInt16(truncatingIfNeeded: element.id), usedLength: element.len,
-                                   ringIndex: index, body: .chain([]), timestampNs: ts)
+        // The record's fields as locals, the record made once in the append: a record built
+        // up and then appended is copied (and its arrays retained and released), measured.
+        var head = UInt16(truncatingIfNeeded: element.id)
+        var flags: RecordFlags = []
+        var transactionID: UInt64 = 0, latencyNs: UInt64 = 0
+        var errorCode: UInt16 = 0, errorDetail: UInt64 = 0
+        var segments: [RecordSegment] = []
         var availPos: Int32 = -1
         var requestIndex: UInt16 = 0
         var response = Self.noBuffer, responseTaken = 0
         if element.id >= UInt32(size) {
-            record.head = 0xffff
-            record.flags.insert(.malformed)
-            record.errorCode = RingErrorCode.usedIDOutOfRange.rawValue
-            record.errorDetail = UInt64(element.id)
+            head = 0xffff
+            flags.insert(.malformed)
+            errorCode = RingErrorCode.usedIDOutOfRange.rawValue
+            errorDetail = UInt64(element.id)
         } else if let slot = pendingSlot(head: UInt16(element.id), usedIndex: index) {
             // Read in place and unlinked after: a copy of the pending chain costs more than
             // the rest of the completion (measured).
-            let flags = pool[slot].flags, availNs = pool[slot].availNs, writableBytes = pool[slot].writableBytes
-            record.transactionID = pool[slot].transactionID
-            record.latencyNs = ts >= availNs ? ts - availNs : 0
-            record.flags = flags.intersection([.indirect, .preAttach, .malformed, .torn, .late])
-            record.errorCode = pool[slot].errorCode
-            record.errorDetail = pool[slot].errorDetail
+            let pendingFlags = pool[slot].flags, availNs = pool[slot].availNs, writableBytes = pool[slot].writableBytes
+            transactionID = pool[slot].transactionID
+            latencyNs = ts >= availNs ? ts - availNs : 0
+            flags = pendingFlags.intersection([.indirect, .preAttach, .malformed, .torn, .late])
+            errorCode = pool[slot].errorCode
+            errorDetail = pool[slot].errorDetail
             availPos = pool[slot].batchPosition
             requestIndex = pool[slot].availIndex
             let saved = pool[slot].segments
-            let (segments, truncated, first, firstTaken) = writableSnapshot(saved, writableBytes: writableBytes, usedLength: element.len)
+            let (snapshot, truncated, first, firstTaken) = writableSnapshot(saved, writableBytes: writableBytes, usedLength: element.len)
             unlinkFirst(head: Int(element.id))
             response = first
             responseTaken = firstTaken
-            if truncated { record.flags.insert(.snaplenTruncated) }
-            record.body = .chain(segments)
+            if truncated { flags.insert(.snaplenTruncated) }
+            segments = snapshot
             // A chain that did not walk has an incomplete segment list: no length to compare.
-            if UInt64(element.len) > writableBytes && !flags.contains(.malformed) {
-                record.flags.insert(.usedLengthExceeds)
-                if record.errorCode == 0 {
-                    record.errorCode = RingErrorCode.usedLengthExceeds.rawValue
-                    record.errorDetail = UInt64(element.len)
+            if UInt64(element.len) > writableBytes && !pendingFlags.contains(.malformed) {
+                flags.insert(.usedLengthExceeds)
+                if errorCode == 0 {
+                    errorCode = RingErrorCode.usedLengthExceeds.rawValue
+                    errorDetail = UInt64(element.len)
                 }
             }
         } else {
             // Not seen made available: read what the descriptors say now, for what it is worth.
-            record.flags.insert(.orphan)
-            record.transactionID = UInt64(config.queue) << 48 | (nextSequence & 0xffff_ffff_ffff)
+            flags.insert(.orphan)
+            transactionID = UInt64(config.queue) << 48 | (nextSequence & 0xffff_ffff_ffff)
             nextSequence &+= 1
             if let chain = try? walker.walk(head: UInt16(element.id)) {
-                if chain.usesIndirect { record.flags.insert(.indirect) }
+                if chain.usesIndirect { flags.insert(.indirect) }
                 let now = chain.segments.map { Self.recordSegment($0, bytes: []) }
-                let (segments, truncated, _, _) = writableSnapshot(now, writableBytes: chain.writableBytes, usedLength: element.len)
-                if truncated { record.flags.insert(.snaplenTruncated) }
-                record.body = .chain(segments)
+                let (snapshot, truncated, _, _) = writableSnapshot(now, writableBytes: chain.writableBytes, usedLength: element.len)
+                if truncated { flags.insert(.snaplenTruncated) }
+                segments = snapshot
             }
         }
-        out.append(record)
-        usedBatchAvailPos.append(availPos)
-        usedBatchAvailIndex.append(requestIndex)
-        usedBatchResponse.append(response)
-        usedBatchResponseEnd.append(response &+ UInt64(responseTaken))
+        out.append(CaptureRecord(kind: .used, deviceType: config.deviceType, deviceInstance: config.deviceInstance,
+                                 queue: config.queue, head: head, flags: flags, usedLength: element.len, transactionID: transactionID,
+                                 latencyNs: latencyNs, ringIndex: index, errorCode: errorCode, errorDetail: errorDetail,
+                                 body: .chain(segments), timestampNs: ts))
+        usedBatch.append(UsedBatchEntry(availPos: availPos, availIndex: requestIndex, response: response,
+                                        responseEnd: response &+ UInt64(responseTaken)))
     }
 
     // MARK: - Copies
@@ -975,4 +947,35 @@ public struct QueuePoller<Memory: GuestMemory> {
 
     /// Pending chains right now.
     public var pendingChainCount: Int { pendingCount }
+}
+
+/// One available record of a poll, as the batch's checks see it.
+struct AvailBatchEntry {
+    var headOK: Bool
+    var changed: Bool
+    var slot: Int32
+    /// Its avail index.
+    var index: UInt16
+    /// Whether the batch also returned it, and at which used index.
+    var completed = false
+    var completedAt: UInt16 = 0
+    /// The first readable buffer it copied bytes from (noBuffer if none), and its end.
+    var header: UInt64
+    var headerEnd: UInt64
+
+    init(headOK: Bool, changed: Bool, slot: Int32, index: UInt16, header: UInt64, headerEnd: UInt64) {
+        self.headOK = headOK; self.changed = changed; self.slot = slot; self.index = index
+        self.header = header; self.headerEnd = headerEnd
+    }
+}
+
+/// One used record of a poll, as the batch's checks see it.
+struct UsedBatchEntry {
+    /// The batch position of its request (-1: not in this batch).
+    var availPos: Int32
+    /// The avail index of the request it returns (pending only).
+    var availIndex: UInt16
+    /// The first writable buffer it read (noBuffer if none), and the end of the bytes read.
+    var response: UInt64
+    var responseEnd: UInt64
 }
