@@ -25,54 +25,75 @@ public final class ReadAheadReader: PacketReader {
     public let path: String
     public let linkType: Int32
     /// The number of the last frame handed out, from 1 (as tshark counts).
-    public private(set) var frame = 0
+    public var frame: Int { cursor.pointee.frame }
 
-    /// Packets read: their bytes one after another in `bytes`, and where each is.
-    final class Chunk: @unchecked Sendable {
+    /// One packet of a chunk.
+    struct Packet {
+        var timestampNs: UInt64
+        var offset: Int
+        var length: Int
+    }
+
+    /// What a chunk holds. Reached through a pointer: the fields of a class are checked for
+    /// exclusive access at run time on every access, a sixth of `read -q`'s time (measured).
+    struct ChunkData {
         var bytes: UnsafeMutableRawPointer
         var capacity: Int
         var used = 0
-        var timestamps: [UInt64] = []
-        var offsets: [Int] = []
-        var lengths: [Int] = []
+        var packets: [Packet] = []
         /// Why reading stopped after this chunk's packets (nil: the end of the file or more follow).
         var error: PcapReadError?
         var isLast = false
+    }
+
+    /// Packets read: their bytes one after another, and where each is.
+    final class Chunk: @unchecked Sendable {
+        let data: UnsafeMutablePointer<ChunkData>
 
         init(capacity: Int) {
-            self.capacity = capacity
-            bytes = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
-            timestamps.reserveCapacity(capacity / 128)
-            offsets.reserveCapacity(capacity / 128)
-            lengths.reserveCapacity(capacity / 128)
+            data = .allocate(capacity: 1)
+            data.initialize(to: ChunkData(bytes: .allocate(byteCount: capacity, alignment: 16), capacity: capacity))
+            data.pointee.packets.reserveCapacity(capacity / 128)
         }
 
-        deinit { bytes.deallocate() }
+        deinit {
+            data.pointee.bytes.deallocate()
+            data.deinitialize(count: 1)
+            data.deallocate()
+        }
 
         func clear() {
-            used = 0
-            timestamps.removeAll(keepingCapacity: true)
-            offsets.removeAll(keepingCapacity: true)
-            lengths.removeAll(keepingCapacity: true)
-            error = nil
-            isLast = false
+            data.pointee.used = 0
+            data.pointee.packets.removeAll(keepingCapacity: true)
+            data.pointee.error = nil
+            data.pointee.isLast = false
         }
 
-        /// Appends a packet unless it would not fit (an empty chunk grows to take it).
-        func append(_ ns: UInt64, _ raw: UnsafeRawBufferPointer) -> Bool {
-            if used + raw.count > capacity {
-                guard used == 0 else { return false }
-                bytes.deallocate()
-                capacity = raw.count
-                bytes = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        /// Appends a packet to a chunk's data unless it would not fit (an empty chunk grows
+        /// to take it). On the data, not the chunk: no reference counting per packet.
+        static func append(_ d: UnsafeMutablePointer<ChunkData>, _ ns: UInt64, _ raw: UnsafeRawBufferPointer) -> Bool {
+            if d.pointee.used + raw.count > d.pointee.capacity {
+                guard d.pointee.used == 0 else { return false }
+                d.pointee.bytes.deallocate()
+                d.pointee.capacity = raw.count
+                d.pointee.bytes = .allocate(byteCount: raw.count, alignment: 16)
             }
-            if let base = raw.baseAddress, raw.count > 0 { (bytes + used).copyMemory(from: base, byteCount: raw.count) }
-            timestamps.append(ns)
-            offsets.append(used)
-            lengths.append(raw.count)
-            used += raw.count
+            if let base = raw.baseAddress, raw.count > 0 { (d.pointee.bytes + d.pointee.used).copyMemory(from: base, byteCount: raw.count) }
+            d.pointee.packets.append(Packet(timestampNs: ns, offset: d.pointee.used, length: raw.count))
+            d.pointee.used += raw.count
             return true
         }
+    }
+
+    /// Where the caller is (through a pointer, as `ChunkData`).
+    struct Cursor {
+        var current: Chunk?
+        /// `current.data`, read per packet without touching the chunk's reference count
+        /// (the reading thread's chunks may share its cache line).
+        var data: UnsafeMutablePointer<ChunkData>?
+        var index = 0
+        var frame = 0
+        var finished = false
     }
 
     /// The chunks between the two threads.
@@ -85,9 +106,7 @@ public final class ReadAheadReader: PacketReader {
     }
 
     private let exchange = Exchange()
-    private var current: Chunk?
-    private var index = 0
-    private var finished = false
+    private let cursor: UnsafeMutablePointer<Cursor>
     private var closed = false
 
     /// Starts reading `reader` (used only by the reading thread from now on) in chunks of
@@ -95,6 +114,8 @@ public final class ReadAheadReader: PacketReader {
     public init(_ reader: PcapFileReader, chunkBytes: Int = 1 << 20, depth: Int = 4) {
         path = reader.path
         linkType = reader.linkType
+        cursor = .allocate(capacity: 1)
+        cursor.initialize(to: Cursor())
         let exchange = exchange
         for _ in 0..<max(2, depth) { exchange.free.append(Chunk(capacity: max(4096, chunkBytes))) }
         let box = ReaderBox(reader)
@@ -103,7 +124,11 @@ public final class ReadAheadReader: PacketReader {
         thread.start()
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        cursor.deinitialize(count: 1)
+        cursor.deallocate()
+    }
 
     /// Whether `path` is a regular file (read ahead), not a pipe, a FIFO or standard input
     /// (whose packets must come out as they arrive).
@@ -130,23 +155,24 @@ public final class ReadAheadReader: PacketReader {
             let chunk = exchange.free.removeLast()
             exchange.condition.unlock()
             chunk.clear()
+            let data = chunk.data
             if let c = carried {
-                _ = c.bytes.withUnsafeBytes { chunk.append(c.ns, $0) }
+                _ = c.bytes.withUnsafeBytes { Chunk.append(data, c.ns, $0) }
                 carried = nil
             }
             do {
                 while let fits = try reader?.nextPacket({ ns, raw throws(DecodeError) -> Bool in
-                    if chunk.append(ns, raw) { return true }
+                    if Chunk.append(data, ns, raw) { return true }
                     carried = (ns, Array(raw))
                     return false
                 }), fits {}
                 if carried == nil {
-                    chunk.isLast = true
+                    chunk.data.pointee.isLast = true
                     done = true
                 }
             } catch {
-                chunk.error = error
-                chunk.isLast = true
+                chunk.data.pointee.error = error
+                chunk.data.pointee.isLast = true
                 done = true
             }
             exchange.condition.lock()
@@ -163,23 +189,25 @@ public final class ReadAheadReader: PacketReader {
     /// The next packet's timestamp (ns) and bytes, handed to `body` without a copy (valid
     /// only during the call); nil at the end. A read error comes after every packet before it.
     public func nextPacket<T>(_ body: (UInt64, UnsafeRawBufferPointer) throws(DecodeError) -> T) throws(PcapReadError) -> T? {
+        let c = cursor
         while true {
-            if let chunk = current, index < chunk.timestamps.count {
-                let i = index
-                index += 1
-                frame += 1
+            if let d = c.pointee.data, c.pointee.index < d.pointee.packets.count {
+                let packet = d.pointee.packets[c.pointee.index]
+                c.pointee.index += 1
+                c.pointee.frame += 1
                 do {
-                    return try body(chunk.timestamps[i], UnsafeRawBufferPointer(start: chunk.bytes + chunk.offsets[i], count: chunk.lengths[i]))
+                    return try body(packet.timestampNs, UnsafeRawBufferPointer(start: d.pointee.bytes + packet.offset, count: packet.length))
                 } catch {
-                    throw .badRecord(path: path, frame: frame, error: error)
+                    throw .badRecord(path: path, frame: c.pointee.frame, error: error)
                 }
             }
-            if finished { return nil }
-            if let chunk = current {
-                current = nil
-                if chunk.isLast {
-                    finished = true
-                    if let error = chunk.error { throw error }
+            if c.pointee.finished { return nil }
+            if let chunk = c.pointee.current {
+                c.pointee.current = nil
+                c.pointee.data = nil
+                if chunk.data.pointee.isLast {
+                    c.pointee.finished = true
+                    if let error = chunk.data.pointee.error { throw error }
                     return nil
                 }
                 exchange.condition.lock()
@@ -192,11 +220,12 @@ public final class ReadAheadReader: PacketReader {
             let next = exchange.full.isEmpty ? nil : exchange.full.removeFirst()
             exchange.condition.unlock()
             guard let next else {
-                finished = true
+                c.pointee.finished = true
                 return nil
             }
-            current = next
-            index = 0
+            c.pointee.current = next
+            c.pointee.data = next.data
+            c.pointee.index = 0
         }
     }
 
