@@ -55,7 +55,7 @@ let package = Package(
             .product(name: "Atomics", package: "swift-atomics"),
         ]),
         // The live view: model snapshot -> views -> screen buffer -> terminal (ncurses).
-        .target(name: "VQTUI", dependencies: ["VQAnalysis", "VQOutput", "VirtioSCSI", "VQRecord", "VQWire", "CNcurses"]),
+        .target(name: "VQTUI", dependencies: ["VQAnalysis", "VQOutput", "VirtioSCSI", "VQRecord", "VQWire", "CNcurses", "CVQSys"]),
 
         .executableTarget(
             name: "vqtap",

@@ -2,6 +2,7 @@
 #include "vqsys.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -111,6 +112,10 @@ int vq_leave_cpu(int cpu) {
 int vq_term_with_parent(int parent) {
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) return errno;
     return getppid() == parent ? 0 : ESRCH;
+}
+
+int vq_return_freed_memory(void) {
+    return malloc_trim(0);
 }
 
 int vq_precise_sleeps(void) {

@@ -334,6 +334,10 @@ public struct Statistics {
     /// dimension), where its group of each grouping is in `states` (-1: not made yet), at
     /// `comboSlots[offset + grouping]`: one lookup per command instead of one per grouping.
     private var combos: [GroupKey: Int] = [:]
+    /// Groups over every grouping, and combinations of device, queue, LUN, opcode and
+    /// outcome seen (what the statistics' memory grows with; `top --bench` prints them).
+    public var groupCount: Int { states.count }
+    public var combinationCount: Int { combos.count }
     private var comboSlots: [Int] = []
     private var lastComboWords: (UInt64, UInt64, UInt64) = (0, 0, 0)
     private var lastComboOffset = -1

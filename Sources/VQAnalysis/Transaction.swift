@@ -88,12 +88,28 @@ public struct Outcome: Hashable, Sendable, Comparable {
 
     /// The grouping key of `--by outcome`: the sense key but not the ASC, so that a table
     /// stays short. `GOOD`, `CHECK CONDITION/MEDIUM ERROR`, `ABORTED`.
-    public var group: Outcome { Outcome(response: response, status: response == 0 ? status : 0, senseKey: response == 0 ? senseKey : nil) }
+    /// Responses and statuses no standard defines fold into one `other` group each: a torn
+    /// completion or a hostile guest would otherwise make a group (and its histograms) of
+    /// every byte value (`top` grew by 30 MB/s on torn chains).
+    public var group: Outcome {
+        guard let response else { return Outcome(response: nil) }
+        guard case .unknown = VirtioSCSIResponse(rawValue: response) else {
+            guard response == 0 else { return Outcome(response: response) }
+            let known = SAMStatus.isDefined(status)
+            return Outcome(response: 0, status: known ? status : Self.other, senseKey: known ? senseKey : nil)
+        }
+        return Outcome(response: Self.other)
+    }
+
+    /// The response or status of the `other` groups.
+    public static let other: UInt8 = 0xff
 
     public var name: String {
         guard let response else { return "undecodable" }
+        if response == Self.other { return "other response" }
         let r = VirtioSCSIResponse(rawValue: response)
         guard r == .ok else { return r.name(in: .command) }
+        if status == Self.other { return "other status" }
         var s = SAMStatus.name(status)
         if let senseKey { s += "/" + SenseKey.name(senseKey) }
         return s

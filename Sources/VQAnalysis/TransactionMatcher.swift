@@ -154,6 +154,8 @@ public struct TransactionMatcher {
         var tmfSerial: UInt64?
     }
     private var byTag = TagTable()
+    /// Sizes of the matcher's tables (`top --bench`): tags and kept requests in flight.
+    public var tableSizes: (tags: Int, requests: Int, pendingTMFs: Int) { (byTag.entryCount, requests.count, pendingTMFs.count) }
     /// TMFs sent and not answered, keyed like `inFlight`.
     public private(set) var pendingTMFs: [UInt64: TMFTransaction] = [:]
     public private(set) var eventq: [UInt16: EventqAccount] = [:]
@@ -662,6 +664,7 @@ struct TagTable {
     private var values: [UInt64]
     private var count = 0
     private var shift: UInt64
+    var entryCount: Int { count }
 
     init() {
         highs = Array(repeating: 0, count: 256)

@@ -167,6 +167,16 @@ public final class LayoutTap {
 
     // MARK: - Run
 
+    /// What a poll hands over: a small batch as an array of its own size (the receiver may
+    /// keep batches a while, and a few records in a 1024-record buffer would hold 100 KiB
+    /// each), so that the poll buffer stays this loop's own; a large one as it is (the next poll's `removeAll(keepingCapacity:)` then makes a
+    /// new buffer).
+    @inline(__always)
+    static func handedOver(_ records: [CaptureRecord]) -> [CaptureRecord] {
+        // Array(records) would share the buffer: copy from the elements instead.
+        records.count * 4 >= records.capacity ? records : records.withUnsafeBufferPointer { Array($0) }
+    }
+
     /// Polls until `deliver` returns false, `shouldStop` turns true, `durationNs` (counted
     /// from the first attach) is over, or the device goes away. Call after `attach`.
     public func run(durationNs: UInt64? = nil, shouldStop: () -> Bool, deliver: RecordDelivery) throws(TapError) -> TapOutcome {
@@ -202,7 +212,7 @@ public final class LayoutTap {
             }
             let polledNs = measuring ? clock.now() : 0
             if measuring { loopStalls.notePhase(.poll, polledNs &- startNs) }
-            if !records.isEmpty && !deliver(records) { return finish(deliver: deliver) }
+            if !records.isEmpty && !deliver(Self.handedOver(records)) { return finish(deliver: deliver) }
             if shouldStop() { return finish(deliver: deliver) }
 
             let now = clock.now()
@@ -218,6 +228,11 @@ public final class LayoutTap {
                 sleepNs = sleepNs == 0 ? 50_000 : min(sleepNs * 2, 4_000_000)
                 var ts = timespec(tv_sec: 0, tv_nsec: Int(sleepNs))
                 nanosleep(&ts, nil)
+            } else if !active && options.pollMode == .adaptive {
+                // Spinning: a core shared with other threads (top's view, the printer) is
+                // theirs between polls that found nothing; alone on its core this returns
+                // at once.
+                sched_yield()
             }
             if let end, now >= end { return finish(deliver: deliver) }
             if now >= nextWatch {

@@ -198,7 +198,7 @@ struct TopSession {
         }
         feed.requestStop()
         let producerDone = feed.waitUntilFinished(timeoutNs: 2_000_000_000)
-        if view.bench { Self.printBench(runner.stats, tap: producerDone ? live?.tap : nil) }
+        if view.bench { Self.printBench(runner.stats, tap: producerDone ? live?.tap : nil, analyzer: analyzer) }
         if let failure = live?.attachFailure { throw VQTapFailure("top: \(failure.message)", status: failure.status) }
         if let error {
             throw VQTapFailure("top: \(error)", status: error.hasPrefix(LiveProducer.deviceGone) ? .deviceGone : .partlyRead)
@@ -207,7 +207,7 @@ struct TopSession {
 
     /// `--bench`: one line of `name value` pairs on stderr (benchmarks/top reads it), and
     /// the tap's counters like capture's.
-    static func printBench(_ s: TopRunStats, tap: LayoutTap?) {
+    static func printBench(_ s: TopRunStats, tap: LayoutTap?, analyzer: Analyzer? = nil) {
         let seconds = max(1e-9, Double(s.elapsedNs) / 1e9)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -216,6 +216,11 @@ struct TopSession {
         line += " frame_ms_max \(String(format: "%.1f", Double(s.frameNsMax) / 1e6))"
         line += " key_gap_ms_max \(String(format: "%.1f", Double(s.maxKeyGapNs) / 1e6))"
         line += " seconds \(String(format: "%.2f", seconds)) maxrss_kib \(usage.ru_maxrss)"
+        if let a = analyzer {
+            let t = a.matcher.tableSizes
+            line += " groups \(a.statistics.groupCount) combinations \(a.statistics.combinationCount) in_flight \(a.matcher.inFlightCount)"
+            line += " tags \(t.tags) kept_requests \(t.requests) pending_tmfs \(t.pendingTMFs) decoder_pending \(a.decoder.pendingCount)"
+        }
         StandardError.write(line)
         if let tap, tap.poller != nil { Capture.printCounters(tap) }
     }

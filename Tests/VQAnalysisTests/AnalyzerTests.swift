@@ -96,6 +96,29 @@ func findings(_ a: Analyzer, _ kind: Finding.Kind) -> [Finding] { a.findings.ele
         #expect(rows.map(\.errors) == [0, 2, 1, 1])
     }
 
+    /// Every byte value of response and status (a torn completion, a hostile guest) makes
+    /// at most one group more each, not 255: memory stays bounded.
+    @Test func undefinedResponsesAndStatusesFoldIntoOneGroupEach() {
+        var b = RecordStreamBuilder()
+        var ns: UInt64 = 0
+        for value in 0...255 {
+            for (status, response) in [(UInt8(value), VirtioSCSIResponse.ok), (0, VirtioSCSIResponse(rawValue: UInt8(value)))] {
+                let id = b.command(head: 1, tag: 1, lun: lun01, cdb: SCSICommand.testUnitReady(), at: ns)
+                ns += ms
+                b.complete(id, status: status, response: response, at: ns)
+            }
+        }
+        let rows = analyze(b).statistics.rows(.outcome)
+        let labels = rows.map { $0.label() }
+        #expect(labels.contains("other response") && labels.contains("other status"))
+        #expect(labels.contains("TASK SET FULL") && labels.contains("BAD_TARGET") && labels.contains("GOOD"))
+        // 8 SAM statuses and the other one; 13 virtio responses but OK, and the other one.
+        #expect(rows.count == 8 + 1 + 12 + 1, "\(labels)")
+        #expect(rows.reduce(0) { $0 + $1.count } == 512)
+        #expect(rows.first { $0.label() == "other response" }?.count == 256 - 13)
+        #expect(rows.first { $0.label() == "other status" }?.count == 256 - 8)
+    }
+
     @Test func groupsByQueueLUNAndOpcodeAndTheirCombination() {
         var options = Analyzer.Options()
         options.statistics.groupings = [.queue, .lun, .opcode, Grouping([.queue, .lun])]

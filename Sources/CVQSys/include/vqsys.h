@@ -44,6 +44,10 @@ int vq_pin_thread_to_cpu(int cpu);
 /// still the parent, ESRCH if it already went away, else the errno of prctl.
 int vq_term_with_parent(int parent);
 
+/// Gives the pages glibc's allocator holds free back to the system (malloc_trim), in
+/// every arena. Returns 1 if some were.
+int vq_return_freed_memory(void);
+
 /// Timer slack of 1 ns for the calling thread (PR_SET_TIMERSLACK): its sleeps end when
 /// asked, not up to 50 us later. Returns 0 or an errno value.
 int vq_precise_sleeps(void);

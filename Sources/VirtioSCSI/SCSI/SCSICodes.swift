@@ -123,6 +123,14 @@ public enum SAMStatus {
     public static let checkCondition: UInt8 = 0x02
     public static let busy: UInt8 = 0x08
 
+    /// Whether SAM defines the status (`name` has a name for it).
+    public static func isDefined(_ status: UInt8) -> Bool {
+        switch status {
+        case 0x00, 0x02, 0x04, 0x08, 0x18, 0x28, 0x30, 0x40: return true
+        default: return false
+        }
+    }
+
     /// `GOOD`, `CHECK CONDITION`, ... or `unknown(0x..)`.
     public static func name(_ status: UInt8) -> String {
         switch status {
