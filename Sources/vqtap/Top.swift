@@ -132,7 +132,7 @@ struct ViewOptions: ParsableArguments {
     @Flag(name: .customShort("b"), help: "Batch mode: print the overview as text even on a terminal.")
     var batch = false
 
-    @Flag(help: "On exit, print on stderr what the view did: records analysed and skipped, frames and their cost, the longest wait a key could have had, max RSS (and a live tap's counters).")
+    @Flag(help: "On exit, print on stderr what the view did: records analysed and skipped, frames and their cost, the longest wait a key could have had, max RSS, the analysis tables' sizes (and a live tap's counters).")
     var bench = false
 
     func check() throws {
