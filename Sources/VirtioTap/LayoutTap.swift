@@ -167,14 +167,15 @@ public final class LayoutTap {
 
     // MARK: - Run
 
-    /// What a poll hands over: a small batch as an array of its own size (the receiver may
-    /// keep batches a while, and a few records in a 1024-record buffer would hold 100 KiB
-    /// each), so that the poll buffer stays this loop's own; a large one as it is (the next poll's `removeAll(keepingCapacity:)` then makes a
-    /// new buffer).
+    /// The poll buffer after a poll whose records were handed over (the receiver keeps that
+    /// buffer): a new one sized for about as many records. Keeping the old capacity would
+    /// allocate 1024 records' worth for every poll, and a receiver that keeps batches a while
+    /// (top's feed: 65,536 records) would hold 100 KiB for a poll of two records.
     @inline(__always)
-    static func handedOver(_ records: [CaptureRecord]) -> [CaptureRecord] {
-        // Array(records) would share the buffer: copy from the elements instead.
-        records.count * 4 >= records.capacity ? records : records.withUnsafeBufferPointer { Array($0) }
+    static func nextBuffer(after handedOver: Int) -> [CaptureRecord] {
+        var next: [CaptureRecord] = []
+        next.reserveCapacity(max(16, handedOver))
+        return next
     }
 
     /// Polls until `deliver` returns false, `shouldStop` turns true, `durationNs` (counted
@@ -198,7 +199,8 @@ public final class LayoutTap {
         var previousStartNs: UInt64 = 0
         while true {
             guard poller != nil, let memory else { throw TapError("not attached") }
-            records.removeAll(keepingCapacity: true)
+            // Records left over were handed over: the buffer is the receiver's now.
+            if !records.isEmpty { records = Self.nextBuffer(after: records.count) }
             let startNs = measuring ? clock.now() : 0
             if measuring {
                 if previousStartNs != 0 && sleepNs == 0 { loopStalls.note(startNs &- previousStartNs) }
@@ -212,7 +214,7 @@ public final class LayoutTap {
             }
             let polledNs = measuring ? clock.now() : 0
             if measuring { loopStalls.notePhase(.poll, polledNs &- startNs) }
-            if !records.isEmpty && !deliver(Self.handedOver(records)) { return finish(deliver: deliver) }
+            if !records.isEmpty && !deliver(records) { return finish(deliver: deliver) }
             if shouldStop() { return finish(deliver: deliver) }
 
             let now = clock.now()

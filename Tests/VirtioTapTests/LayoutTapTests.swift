@@ -92,20 +92,13 @@ func runTap(_ device: FileDevice, options: LayoutTapOptions? = nil, maxSteps: In
 }
 
 @Suite(.serialized) struct LayoutTapTests {
-    /// A receiver may keep batches a while (top's feed keeps 65,536 records): a poll of a
-    /// few records must not hand over the loop's 1024-record buffer with them.
-    @Test func aSmallBatchIsHandedOverAtItsOwnSize() {
-        var poll: [CaptureRecord] = []
-        poll.reserveCapacity(1024)
-        for i in 0..<3 { poll.append(CaptureRecord(kind: .available, queue: 2, head: UInt16(i), body: .chain([]))) }
-        let small = LayoutTap.handedOver(poll)
-        #expect(small.map(\.head) == [0, 1, 2])
-        #expect(small.capacity < 64)
-        // A full one goes as it is (no copy).
-        while poll.count < 1024 { poll.append(CaptureRecord(kind: .used, queue: 2, head: 9, body: .chain([]))) }
-        let full = LayoutTap.handedOver(poll)
-        #expect(full.count == 1024)
-        #expect(full.withUnsafeBufferPointer { $0.baseAddress } == poll.withUnsafeBufferPointer { $0.baseAddress })
+    /// A receiver may keep batches a while (top's feed keeps 65,536 records): after a poll of
+    /// a few records the next buffer is small too, not the 1024 records of the first one.
+    @Test func theBufferAfterAHandOverIsSizedLikeIt() {
+        #expect(LayoutTap.nextBuffer(after: 3).capacity < 64)
+        #expect(LayoutTap.nextBuffer(after: 3).isEmpty)
+        let large = LayoutTap.nextBuffer(after: 700)
+        #expect(large.capacity >= 700 && large.capacity < 1024, "\(large.capacity)")
     }
 
     @Test func attachesCapturesAndStopsWithDetachMarkers() throws {
