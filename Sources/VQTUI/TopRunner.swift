@@ -199,7 +199,11 @@ public struct TopRunner {
         repeat {
             let t = feed.takeSlices(upTo: sliceRecords)
             for slice in t.slices {
-                for r in slice { analyzer.consume(r) }
+                // Read in place: `for r in slice` copies each record (a retain and a release
+                // of its segment lists).
+                slice.withUnsafeBufferPointer { records in
+                    for i in records.indices { analyzer.consume(records[i]) }
+                }
                 stats.records += UInt64(slice.count)
             }
             result = (t.finished, t.error, t.more)
