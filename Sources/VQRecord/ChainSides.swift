@@ -15,14 +15,15 @@ public struct ChainSide: Sendable {
     public var gathered: UInt64 = 0
     var complete = true
 
+    /// A segment of `segmentLength` bytes of which `captured` were captured. Its numbers, not
+    /// the segment: a segment passed by value costs a retain and a release of its bytes.
     @inline(__always)
-    mutating func add(_ s: RecordSegment, at index: Int) {
-        let captured = s.bytes.count
+    mutating func add(length segmentLength: UInt32, captured: Int, at index: Int) {
         if first < 0 { first = index; firstCaptured = captured }
-        length += UInt64(s.length)
+        length += UInt64(segmentLength)
         guard complete else { return }
         gathered += UInt64(captured)
-        if captured < Int(s.length) { complete = false }
+        if captured < Int(segmentLength) { complete = false }
     }
 }
 
@@ -34,9 +35,18 @@ public struct ChainSides: Sendable {
     /// nil when a segment holds more bytes than its descriptor's length (a record that
     /// `RecordView` would not vouch for either: it goes the full way).
     public init?(_ segments: [RecordSegment]) {
-        for i in segments.indices {
-            guard segments[i].bytes.count <= Int(segments[i].length) else { return nil }
-            if segments[i].isWritable { writable.add(segments[i], at: i) } else { readable.add(segments[i], at: i) }
+        let ok: Bool = segments.withUnsafeBufferPointer { all in
+            for i in all.indices {
+                let length = all[i].length, captured = all[i].bytes.count
+                guard captured <= Int(length) else { return false }
+                if all[i].isWritable {
+                    writable.add(length: length, captured: captured, at: i)
+                } else {
+                    readable.add(length: length, captured: captured, at: i)
+                }
+            }
+            return true
         }
+        if !ok { return nil }
     }
 }
