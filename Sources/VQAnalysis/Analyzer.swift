@@ -210,11 +210,17 @@ public struct Analyzer {
                                                                  responseSegments: segments, usedLength: record.usedLength,
                                                                  responseContext: decoder.context))
         }
-        let r = TransactionMatcher.FastRecord(device: record.deviceInstance, queue: record.queue, head: record.head, flags: record.flags,
-                                              id: record.transactionID, timestampNs: record.timestampNs, latencyNs: record.latencyNs)
+        consumeFast(TransactionMatcher.FastRecord(device: record.deviceInstance, queue: record.queue, head: record.head, flags: record.flags,
+                                                  id: record.transactionID, timestampNs: record.timestampNs, latencyNs: record.latencyNs),
+                    fast, detail: detail)
+    }
+
+    /// A command or completion the decoder took the cheap way, to the matcher.
+    @inline(__always)
+    private mutating func consumeFast(_ r: TransactionMatcher.FastRecord, _ fast: FastDecode, detail: TransactionDetail?) {
         matcher.consumeFast(r, fast, command: decoder.command, response: decoder.response, decoder: decoder,
                             detail: detail, &listeners)
-        checkEventq(at: record.timestampNs)
+        checkEventq(at: r.timestampNs)
     }
 
     /// `consume` through the full decode (field trees for every record): what the fast path
@@ -232,11 +238,9 @@ public struct Analyzer {
             consume(decoder.decode(view.record))
             return
         }
-        let r = TransactionMatcher.FastRecord(device: view.deviceInstance, queue: view.queue, head: view.head, flags: view.flags,
-                                              id: view.transactionID, timestampNs: view.timestampNs, latencyNs: view.latencyNs)
-        matcher.consumeFast(r, fast, command: decoder.command, response: decoder.response, decoder: decoder,
-                            detail: nil, &listeners)
-        checkEventq(at: view.timestampNs)
+        consumeFast(TransactionMatcher.FastRecord(device: view.deviceInstance, queue: view.queue, head: view.head, flags: view.flags,
+                                                  id: view.transactionID, timestampNs: view.timestampNs, latencyNs: view.latencyNs),
+                    fast, detail: nil)
     }
 
     /// For a caller that also prints the decoded records (one decoder for both).

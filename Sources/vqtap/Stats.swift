@@ -143,15 +143,16 @@ struct Stats: ParsableCommand {
                     records += 1
                     if records & 0xffff == 0 { progress.update(records: records) }
                 }
-            }
-            // Any other source (the synthetic workload), record by record.
-            while !(source is PcapFileReader), records < limit, let r = try source.next() {
-                records += 1
-                analyzer.consume(r)
-                if plot != nil, r.kind == .used, r.latencyNs > 0, VirtioSCSIQueueRole(queue: r.queue) != .event {
-                    series.add(endNs: r.timestampNs, latencyNs: r.latencyNs)
+            } else {
+                // Any other source (the synthetic workload), record by record.
+                while records < limit, let r = try source.next() {
+                    records += 1
+                    analyzer.consume(r)
+                    if plotting, r.kind == .used, r.latencyNs > 0, VirtioSCSIQueueRole(queue: r.queue) != .event {
+                        series.add(endNs: r.timestampNs, latencyNs: r.latencyNs)
+                    }
+                    if records & 0xffff == 0 { progress.update(records: records) }
                 }
-                if records & 0xffff == 0 { progress.update(records: records) }
             }
         } catch {
             partial = "\(error)"

@@ -207,7 +207,7 @@ struct TopSession {
 
     /// `--bench`: one line of `name value` pairs on stderr (benchmarks/top reads it), and
     /// the tap's counters like capture's.
-    static func printBench(_ s: TopRunStats, tap: LayoutTap?, analyzer: Analyzer? = nil) {
+    static func printBench(_ s: TopRunStats, tap: LayoutTap?, analyzer a: Analyzer) {
         let seconds = max(1e-9, Double(s.elapsedNs) / 1e9)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -216,11 +216,9 @@ struct TopSession {
         line += " frame_ms_max \(String(format: "%.1f", Double(s.frameNsMax) / 1e6))"
         line += " key_gap_ms_max \(String(format: "%.1f", Double(s.maxKeyGapNs) / 1e6))"
         line += " seconds \(String(format: "%.2f", seconds)) maxrss_kib \(usage.ru_maxrss)"
-        if let a = analyzer {
-            let t = a.matcher.tableSizes
-            line += " groups \(a.statistics.groupCount) combinations \(a.statistics.combinationCount) in_flight \(a.matcher.inFlightCount)"
-            line += " tags \(t.tags) kept_requests \(t.requests) pending_tmfs \(t.pendingTMFs) decoder_pending \(a.decoder.pendingCount)"
-        }
+        let t = a.matcher.tableSizes
+        line += " groups \(a.statistics.groupCount) combinations \(a.statistics.combinationCount) in_flight \(a.matcher.inFlightCount)"
+        line += " tags \(t.tags) kept_requests \(t.requests) pending_tmfs \(t.pendingTMFs) decoder_pending \(a.decoder.pendingCount)"
         StandardError.write(line)
         if let tap, tap.poller != nil { Capture.printCounters(tap) }
     }

@@ -4,20 +4,9 @@ import Testing
 import VQRecord
 import VQWire
 
-/// Every packet through the read-ahead reader: (timestamp, bytes) in order, and the error
-/// that ended the file, if any.
-private func packets(_ reader: ReadAheadReader) -> (packets: [(UInt64, [UInt8])], error: PcapReadError?) {
-    var out: [(UInt64, [UInt8])] = []
-    do {
-        while let p = try reader.nextPacket({ ns, raw throws(DecodeError) in (ns, Array(raw)) }) { out.append(p) }
-    } catch {
-        return (out, error)
-    }
-    return (out, nil)
-}
-
-/// The same through libpcap directly, on this thread.
-private func packets(_ reader: PcapFileReader) -> (packets: [(UInt64, [UInt8])], error: PcapReadError?) {
+/// Every packet of a reader (read ahead or libpcap directly): (timestamp, bytes) in order,
+/// and the error that ended the file, if any.
+private func packets<Reader: PacketReader>(_ reader: Reader) -> (packets: [(UInt64, [UInt8])], error: PcapReadError?) {
     var out: [(UInt64, [UInt8])] = []
     do {
         while let p = try reader.nextPacket({ ns, raw throws(DecodeError) in (ns, Array(raw)) }) { out.append(p) }

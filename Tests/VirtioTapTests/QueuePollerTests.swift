@@ -247,16 +247,22 @@ import VirtioRing
         #expect(records.map { $0.flags.contains(.torn) } == [true, true])
     }
 
-    @Test func aCompletionWhoseResponseBufferALaterPostingUsesIsLateUntilTheDeviceAnswersIt() throws {
+    /// Head 1 seen posted, then returned with response [0xa], and the next request posted
+    /// (head 4) in the same buffers, all before the tap looks again.
+    static func aLaterPostingInTheResponseBuffer() throws -> PollerRig {
         var rig = try PollerRig()
         _ = try rig.attach()
         try rig.post(head: 1, request: [1])
         _ = try rig.poll()
-        // Returned, and the driver posts the next request in the same buffers (head 4)
-        // before the tap reads the response: the device has not answered it yet, so the
-        // bytes are the first answer's unless the driver itself wrote there: late.
         try rig.complete(head: 1, response: [0xa])
         try rig.post(head: 4, request: [2], buffersOf: 1)
+        return rig
+    }
+
+    @Test func aCompletionWhoseResponseBufferALaterPostingUsesIsLateUntilTheDeviceAnswersIt() throws {
+        // The device has not answered the later posting yet, so the bytes are the first
+        // answer's unless the driver itself wrote there: late.
+        var rig = try Self.aLaterPostingInTheResponseBuffer()
         let records = try rig.poll()
         #expect(records.map(\.kind) == [.available, .used])
         #expect(records.map { $0.flags.contains(.torn) } == [false, false])
@@ -266,14 +272,9 @@ import VirtioRing
     }
 
     @Test func aCompletionWhoseResponseBufferTheDeviceAnsweredAgainIsTorn() throws {
-        var rig = try PollerRig()
-        _ = try rig.attach()
-        try rig.post(head: 1, request: [1])
-        _ = try rig.poll()
         // The later posting in the same buffers was answered too before the tap looked:
         // what the buffer holds may be the second answer.
-        try rig.complete(head: 1, response: [0xa])
-        try rig.post(head: 4, request: [2], buffersOf: 1)
+        var rig = try Self.aLaterPostingInTheResponseBuffer()
         try rig.memory.writeBytes(PollerRig.writable(1), [0xb])
         try rig.writer.publishUsed(id: 4, len: 1)
         let records = try rig.poll()
