@@ -69,6 +69,12 @@ public final class BlockBuffer {
         count += 8
     }
 
+    @inline(__always) func uncheckedBytes(_ b: UnsafeRawBufferPointer) {
+        guard let from = b.baseAddress, b.count > 0 else { return }
+        (base + count).copyMemory(from: from, byteCount: b.count)
+        count += b.count
+    }
+
     @inline(__always) func uncheckedBytes(_ b: [UInt8]) {
         let n = b.count
         guard n > 0 else { return }

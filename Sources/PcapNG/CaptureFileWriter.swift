@@ -86,16 +86,18 @@ extension CaptureRecord {
             w.uncheckedLE16(errorCode)
             w.uncheckedLE16(0)
             w.uncheckedLE64(errorDetail)
-            for i in 0..<n {
-                let s = segments[i]
-                let captured = s.bytes.count
-                w.reserve(Self.segmentHeaderLength + captured + 3)
-                w.uncheckedLE64(s.address)
-                w.uncheckedLE32(s.length)
-                w.uncheckedLE32(UInt32(clamping: captured))
-                w.uncheckedLE32(UInt32(s.flags))
-                w.uncheckedBytes(s.bytes)
-                w.uncheckedZeros(PcapNGBlocks.padding(captured))
+            segments.withUnsafeEntries { e in
+                for i in 0..<n {
+                    let bytes = e.bytes(i)
+                    let captured = bytes.count
+                    w.reserve(Self.segmentHeaderLength + captured + 3)
+                    w.uncheckedLE64(e.address(i))
+                    w.uncheckedLE32(e.length(i))
+                    w.uncheckedLE32(UInt32(clamping: captured))
+                    w.uncheckedLE32(UInt32(e.flags(i)))
+                    w.uncheckedBytes(bytes)
+                    w.uncheckedZeros(PcapNGBlocks.padding(captured))
+                }
             }
         case .drop, .deviceState:
             // Markers are rare: the reference encoding from the segment count on.
@@ -115,7 +117,8 @@ extension CaptureRecord {
     /// `maxLength` (headers come first, so payload goes first), flagged snaplen-truncated;
     /// the original lengths stay.
     public mutating func fit(to maxLength: Int) {
-        guard case var .chain(segments) = body else { return }
+        guard case let .chain(chain) = body else { return }
+        var segments = Array(chain)
         var excess = encodedLength - maxLength
         var k = segments.count - 1
         while excess > 0 && k >= 0 {
@@ -128,7 +131,7 @@ extension CaptureRecord {
             }
             k -= 1
         }
-        body = .chain(segments)
+        body = .chain(ChainSegments(segments))
         flags.insert(.snaplenTruncated)
     }
 
@@ -136,11 +139,14 @@ extension CaptureRecord {
     public var encodedLength: Int {
         switch body {
         case let .chain(segments):
-            var n = Self.headerLength
-            for s in segments.prefix(Int(UInt16.max)) {
-                n += Self.segmentHeaderLength + s.bytes.count + PcapNGBlocks.padding(s.bytes.count)
+            return segments.withUnsafeEntries { e in
+                var n = Self.headerLength
+                for i in 0..<min(e.count, Int(UInt16.max)) {
+                    let c = e.captured(i)
+                    n += Self.segmentHeaderLength + c + PcapNGBlocks.padding(c)
+                }
+                return n
             }
-            return n
         case .drop: return Self.headerLength + 16
         case let .deviceState(m):
             let name = min(m.deviceName.utf8.count, 255)
@@ -151,12 +157,15 @@ extension CaptureRecord {
     /// The length the record would have had with no snap length: the EPB's original length.
     public var originalLength: Int {
         guard flags.contains(.snaplenTruncated), case let .chain(segments) = body else { return encodedLength }
-        var n = encodedLength
-        for s in segments.prefix(Int(UInt16.max)) where Int(s.length) > s.bytes.count {
-            let full = Int(s.length)
-            n += full + PcapNGBlocks.padding(full) - s.bytes.count - PcapNGBlocks.padding(s.bytes.count)
+        let encoded = encodedLength
+        return segments.withUnsafeEntries { e in
+            var n = encoded
+            for i in 0..<min(e.count, Int(UInt16.max)) where Int(e.length(i)) > e.captured(i) {
+                let full = Int(e.length(i)), c = e.captured(i)
+                n += full + PcapNGBlocks.padding(full) - c - PcapNGBlocks.padding(c)
+            }
+            return n
         }
-        return n
     }
 
     /// Outbound: the driver made the chain available; inbound: the device returned it.

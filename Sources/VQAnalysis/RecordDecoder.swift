@@ -49,7 +49,7 @@ public struct RecordDecoder {
     /// its context, so that its completion can still be decoded in full, and so that a
     /// transaction can be detailed later.
     private struct KeptChain {
-        var segments: [RecordSegment]
+        var segments: ChainSegments
         var context: VirtioSCSIChainContext
     }
 
@@ -273,7 +273,7 @@ public struct RecordDecoder {
 
     /// After `decodeFast(_: CaptureRecord)` returned a paired completion: its request's
     /// chain and the context it was read with (nil when the request came another way).
-    public private(set) var pairedRequest: (segments: [RecordSegment], context: VirtioSCSIChainContext)?
+    public private(set) var pairedRequest: (segments: ChainSegments, context: VirtioSCSIChainContext)?
 
     /// The context of the device of the last record decoded.
     public var context: VirtioSCSIChainContext { lastIndex >= 0 ? devices[lastIndex].context : defaultContext }

@@ -45,7 +45,7 @@ public struct RecordStreamBuilder {
             writableSegments.append(RecordSegment(address: 0x90_0000 + UInt64(i) * 0x10000, length: length, flags: 2))
         }
         records.append(CaptureRecord(kind: .available, deviceInstance: device, queue: queue, head: head, flags: flags,
-                                     transactionID: id, body: .chain(segments + writableSegments), timestampNs: ns))
+                                     transactionID: id, body: .chain(ChainSegments(segments + writableSegments)), timestampNs: ns))
         open[id] = (queue, head, ns, writableSegments)
         return id
     }
@@ -56,7 +56,7 @@ public struct RecordStreamBuilder {
         if !segments.isEmpty { segments[0].bytes = Array(bytes.prefix(Int(segments[0].length))) }
         records.append(CaptureRecord(kind: .used, deviceInstance: device, queue: o.queue, head: o.head, flags: flags, usedLength: usedLength,
                                      transactionID: id, latencyNs: ns >= o.startNs ? ns - o.startNs : 0,
-                                     body: .chain(segments), timestampNs: ns))
+                                     body: .chain(ChainSegments(segments)), timestampNs: ns))
     }
 
     /// A command request; returns its transaction id.

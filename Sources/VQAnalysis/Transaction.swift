@@ -281,14 +281,14 @@ public final class TransactionDetail: Sendable {
 public struct TransactionChains: Sendable {
     public var queue: UInt16
     /// The request's segments (nil: not seen) and its context.
-    public var requestSegments: [RecordSegment]?
+    public var requestSegments: ChainSegments?
     public var requestContext: VirtioSCSIChainContext
-    public var responseSegments: [RecordSegment]
+    public var responseSegments: ChainSegments
     public var usedLength: UInt32
     public var responseContext: VirtioSCSIChainContext
 
-    public init(queue: UInt16, requestSegments: [RecordSegment]?, requestContext: VirtioSCSIChainContext,
-                responseSegments: [RecordSegment], usedLength: UInt32, responseContext: VirtioSCSIChainContext) {
+    public init(queue: UInt16, requestSegments: ChainSegments?, requestContext: VirtioSCSIChainContext,
+                responseSegments: ChainSegments, usedLength: UInt32, responseContext: VirtioSCSIChainContext) {
         self.queue = queue
         self.requestSegments = requestSegments
         self.requestContext = requestContext

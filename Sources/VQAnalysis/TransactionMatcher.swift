@@ -401,8 +401,8 @@ public struct TransactionMatcher {
                                         flags: flags, detail: kept))
     }
 
-    private func writableLength(_ segments: [RecordSegment]) -> UInt64 {
-        segments.reduce(0) { $0 + ($1.isWritable ? UInt64($1.length) : 0) }
+    private func writableLength(_ segments: ChainSegments) -> UInt64 {
+        segments.withUnsafeEntries { e in (0..<e.count).reduce(0) { $0 + (e.isWritable($1) ? UInt64(e.length($1)) : 0) } }
     }
 
     private mutating func deviceState(_ r: CaptureRecord, _ m: DeviceStateMarker, _ emit: (AnalysisEvent) -> Void) {

@@ -175,7 +175,7 @@ public struct CaptureRecord: Sendable, Equatable {
     public static let segmentHeaderLength = 20
 
     public enum Body: Sendable, Equatable {
-        case chain([RecordSegment])
+        case chain(ChainSegments)
         case drop(DropMarker)
         case deviceState(DeviceStateMarker)
     }
@@ -214,8 +214,8 @@ public struct CaptureRecord: Sendable, Equatable {
         self.errorDetail = errorDetail; self.body = body; self.timestampNs = timestampNs
     }
 
-    public var segments: [RecordSegment] {
+    public var segments: ChainSegments {
         if case let .chain(s) = body { return s }
-        return []
+        return ChainSegments()
     }
 }

@@ -34,12 +34,12 @@ public struct ChainSides: Sendable {
 
     /// nil when a segment holds more bytes than its descriptor's length (a record that
     /// `RecordView` would not vouch for either: it goes the full way).
-    public init?(_ segments: [RecordSegment]) {
-        let ok: Bool = segments.withUnsafeBufferPointer { all in
-            for i in all.indices {
-                let length = all[i].length, captured = all[i].bytes.count
+    public init?(_ segments: ChainSegments) {
+        let ok: Bool = segments.withUnsafeEntries { all in
+            for i in 0..<all.count {
+                let length = all.length(i), captured = all.captured(i)
                 guard captured <= Int(length) else { return false }
-                if all[i].isWritable {
+                if all.isWritable(i) {
                     writable.add(length: length, captured: captured, at: i)
                 } else {
                     readable.add(length: length, captured: captured, at: i)

@@ -29,14 +29,17 @@ extension CaptureRecord {
         w.writeLE64(errorDetail)
         switch body {
         case let .chain(segments):
-            for s in segments.prefix(Int(UInt16.max)) {
-                w.writeLE64(s.address)
-                w.writeLE32(s.length)
-                w.writeLE32(UInt32(clamping: s.bytes.count))
-                w.writeLE16(s.flags)
-                w.writeLE16(0)
-                w.writeBytes(s.bytes)
-                w.writeZeros(Self.padding(s.bytes.count))
+            segments.withUnsafeEntries { e in
+                for i in 0..<min(e.count, Int(UInt16.max)) {
+                    let bytes = e.bytes(i)
+                    w.writeLE64(e.address(i))
+                    w.writeLE32(e.length(i))
+                    w.writeLE32(UInt32(clamping: bytes.count))
+                    w.writeLE16(e.flags(i))
+                    w.writeLE16(0)
+                    w.writeBytes(bytes)
+                    w.writeZeros(Self.padding(bytes.count))
+                }
             }
         case let .drop(d):
             w.writeLE64(d.count)
@@ -63,7 +66,7 @@ extension CaptureRecord {
     }
 
     public var encoded: [UInt8] {
-        var w = ByteWriter(capacity: Self.headerLength + segments.reduce(0) { $0 + Self.segmentHeaderLength + $1.bytes.count + 3 })
+        var w = ByteWriter(capacity: Self.headerLength + segments.count * (Self.segmentHeaderLength + 3) + segments.capturedTotal)
         encode(into: &w)
         return w.bytes
     }
@@ -112,21 +115,33 @@ extension CaptureRecord {
         self.kind = kind
         switch kind {
         case .available, .used:
-            var segments: [RecordSegment] = []
-            segments.reserveCapacity(segmentCount)
+            // First the checks (errors name the field), then the segments built at once
+            // from the bytes now known to be there.
+            let first = r.index
+            var total = 0
             for _ in 0..<segmentCount {
-                let address = try r.readLE64("vqtap.segment.address")
+                try r.skip(8, "vqtap.segment.address")
                 let length = try r.readLE32("vqtap.segment.length")
                 let capturedOffset = r.offset
                 let captured = Int(try r.readLE32("vqtap.segment.captured_length"))
-                let segFlags = try r.readLE16("vqtap.segment.flags")
-                try r.skip(2, "vqtap.segment.reserved")
+                try r.skip(4, "vqtap.segment.flags")
                 guard captured <= Int(length) else {
                     throw .malformed("vqtap.segment.captured_length", at: capturedOffset, "\(captured) bytes captured of a \(length)-byte buffer")
                 }
-                let bytes = try r.readBytes(captured, "vqtap.segment.bytes")
+                try r.skip(captured, "vqtap.segment.bytes")
                 try r.skip(Self.padding(captured), "vqtap.segment.padding")
-                segments.append(RecordSegment(address: address, length: length, flags: segFlags, bytes: bytes))
+                total += captured
+            }
+            let segments = r.bytes.withUnsafeBytes { all in
+                ChainSegments(count: segmentCount, byteCapacity: total) { w in
+                    var at = first
+                    for _ in 0..<segmentCount {
+                        let captured = Int(RecordView.le32(all, at + 12))
+                        w.append(address: RecordView.le64(all, at), length: RecordView.le32(all, at + 8), flags: RecordView.le16(all, at + 16),
+                                 bytes: UnsafeRawBufferPointer(rebasing: all[(at + Self.segmentHeaderLength)..<(at + Self.segmentHeaderLength + captured)]))
+                        at += Self.segmentHeaderLength + captured + Self.padding(captured)
+                    }
+                }
             }
             body = .chain(segments)
         case .drop:

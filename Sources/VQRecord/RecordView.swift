@@ -143,11 +143,13 @@ public struct RecordView {
 
     /// The record as a value (for the outputs that need its full decode).
     public var record: CaptureRecord {
-        var list: [RecordSegment] = []
-        list.reserveCapacity(segmentCount)
-        for s in segments {
-            list.append(RecordSegment(address: s.address, length: s.length, flags: s.flags,
-                                      bytes: Array(bytes[s.bytesOffset..<(s.bytesOffset + s.captured)])))
+        var total = 0
+        for s in segments { total += s.captured }
+        let list = ChainSegments(count: segmentCount, byteCapacity: total) { w in
+            for s in segments {
+                w.append(address: s.address, length: s.length, flags: s.flags,
+                         bytes: UnsafeRawBufferPointer(rebasing: bytes[s.bytesOffset..<(s.bytesOffset + s.captured)]))
+            }
         }
         return CaptureRecord(kind: kind, deviceType: deviceType, deviceInstance: deviceInstance, queue: queue, head: head,
                              flags: flags, usedLength: usedLength, transactionID: transactionID, latencyNs: latencyNs,

@@ -143,7 +143,7 @@ public struct ChainDecode: FieldDescribable, Sendable {
 /// a controlq response's layout and a command's data-in depend on it.
 public enum VirtioSCSIChainDecoder {
     /// The driver-written part of a chain the driver made available.
-    public static func decodeAvailable(_ segments: [RecordSegment], queue: UInt16, context: VirtioSCSIChainContext) -> ChainDecode {
+    public static func decodeAvailable(_ segments: ChainSegments, queue: UInt16, context: VirtioSCSIChainContext) -> ChainDecode {
         let role = VirtioSCSIQueueRole(queue: queue)
         let (bytes, length) = gather(segments, writable: false)
         let header = VirtioSCSIFramer(context).readableHeaderLength(queue: queue)
@@ -163,7 +163,7 @@ public enum VirtioSCSIChainDecoder {
                     return ChainDecode(role: role, content: .message(.anRequest(m)), payloadLength: 0, payloadCaptured: 0)
                 }
             case .event:
-                let writable = segments.filter(\.isWritable).reduce(UInt64(0)) { $0 + UInt64($1.length) }
+                let writable = segments.withUnsafeEntries { e in (0..<e.count).reduce(UInt64(0)) { $0 + (e.isWritable($1) ? UInt64(e.length($1)) : 0) } }
                 return ChainDecode(role: role, content: .eventBuffer(length: UInt32(clamping: writable)), payloadLength: 0, payloadCaptured: 0)
             }
         } catch {
@@ -173,7 +173,7 @@ public enum VirtioSCSIChainDecoder {
 
     /// The device-written part of a chain the device returned. `request` is the decode of
     /// the same chain when it was made available (nil for an orphan completion).
-    public static func decodeUsed(_ segments: [RecordSegment], usedLength: UInt32, queue: UInt16,
+    public static func decodeUsed(_ segments: ChainSegments, usedLength: UInt32, queue: UInt16,
                                   context: VirtioSCSIChainContext, request: ChainDecode?) -> ChainDecode {
         let role = VirtioSCSIQueueRole(queue: queue)
         let (gathered, _) = gather(segments, writable: true)
@@ -216,16 +216,19 @@ public enum VirtioSCSIChainDecoder {
     /// The captured bytes of the readable (or writable) segments in chain order, stopping
     /// after the first segment that was not captured whole (later bytes would land at the
     /// wrong offsets), and the descriptors' total length.
-    static func gather(_ segments: [RecordSegment], writable: Bool) -> (bytes: [UInt8], length: UInt64) {
-        var bytes: [UInt8] = []
-        var length: UInt64 = 0
-        var complete = true
-        for s in segments where s.isWritable == writable {
-            length += UInt64(s.length)
-            guard complete else { continue }
-            bytes.append(contentsOf: s.bytes)
-            if s.bytes.count < Int(s.length) { complete = false }
+    static func gather(_ segments: ChainSegments, writable: Bool) -> (bytes: [UInt8], length: UInt64) {
+        segments.withUnsafeEntries { e in
+            var bytes: [UInt8] = []
+            var length: UInt64 = 0
+            var complete = true
+            for i in 0..<e.count where e.isWritable(i) == writable {
+                length += UInt64(e.length(i))
+                guard complete else { continue }
+                let b = e.bytes(i)
+                bytes.append(contentsOf: b)
+                if b.count < Int(e.length(i)) { complete = false }
+            }
+            return (bytes, length)
         }
-        return (bytes, length)
     }
 }

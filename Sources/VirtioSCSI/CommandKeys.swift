@@ -71,11 +71,11 @@ public struct CommandRequestKey: Sendable {
     }
 
     /// The same from the readable side of a chain that came as a value (`CaptureRecord`).
-    public init?(_ side: ChainSide, of segments: [RecordSegment], queue: UInt16, context: VirtioSCSIChainContext) {
+    public init?(_ side: ChainSide, of segments: ChainSegments, queue: UInt16, context: VirtioSCSIChainContext) {
         guard queue >= 2, !context.t10PI, context.cdbSize >= 16, context.cdbSize <= 32, side.first >= 0 else { return nil }
         let header = CommandRequest.headerSize(t10PI: false) + context.cdbSize
         guard side.firstCaptured >= header, side.first < segments.count else { return nil }
-        guard let key = segments[side.first].bytes.withUnsafeBytes({ Self($0, at: 0, length: side.length, gathered: side.gathered, context: context) })
+        guard let key = segments.withBytes(side.first, { Self($0, at: 0, length: side.length, gathered: side.gathered, context: context) })
         else { return nil }
         self = key
     }
@@ -182,12 +182,12 @@ public struct CommandResponseKey: Sendable {
     }
 
     /// The same from the writable side of a chain that came as a value (`CaptureRecord`).
-    public init?(_ side: ChainSide, of segments: [RecordSegment], queue: UInt16, usedLength: UInt32, context: VirtioSCSIChainContext) {
+    public init?(_ side: ChainSide, of segments: ChainSegments, queue: UInt16, usedLength: UInt32, context: VirtioSCSIChainContext) {
         guard queue >= 2, !context.t10PI, context.senseSize >= 0, side.first >= 0 else { return nil }
         let header = CommandResponse.headerSize + context.senseSize
         let used = min(side.gathered, UInt64(usedLength))
         guard side.firstCaptured >= header, used >= UInt64(header), side.first < segments.count else { return nil }
-        guard let key = segments[side.first].bytes.withUnsafeBytes({ Self($0, at: 0, used: used, usedLength: usedLength, header: header) })
+        guard let key = segments.withBytes(side.first, { Self($0, at: 0, used: used, usedLength: usedLength, header: header) })
         else { return nil }
         self = key
     }

@@ -73,7 +73,7 @@ public struct PendingChain: Sendable {
     /// Timestamp of the available record (for a pre-attach chain: the attach time).
     public var availNs: UInt64
     /// Its buffers as the available record has them (the readable ones with their bytes).
-    public var segments: [RecordSegment]
+    public var segments: ChainSegments
     public var writableBytes: UInt64
     /// indirect, preAttach, torn, malformed as the available record had them.
     public var flags: RecordFlags
@@ -100,6 +100,8 @@ public struct QueuePoller<Memory: GuestMemory> {
     public private(set) var lastAvail: UInt16 = 0
     public private(set) var lastUsed: UInt16 = 0
     public private(set) var counters = TapCounters()
+    /// Where the records' segments are built, a few dozen records to an allocation.
+    var slab = SegmentSlab()
     var nextSequence: UInt64 = 1
     /// When the previous poll loaded the indices: a chain returned in this poll was returned
     /// after it.
@@ -469,10 +471,11 @@ public struct QueuePoller<Memory: GuestMemory> {
             guard id < UInt32(size) else { continue }
             var slot = firstOfHead[Int(id)]
             while slot >= 0 {
-                for s in pool[Int(slot)].segments where s.isWritable {
-                    if s.address == response { return .torn }
-                    break
+                let firstWritable: UInt64? = pool[Int(slot)].segments.withUnsafeEntries { e in
+                    for i in 0..<e.count where e.isWritable(i) { return e.address(i) }
+                    return nil
                 }
+                if firstWritable == response { return .torn }
                 slot = pool[Int(slot)].next
             }
         }
@@ -482,32 +485,35 @@ public struct QueuePoller<Memory: GuestMemory> {
         // posted since the batch was read.
         var readable: [(address: UInt64, length: UInt32)] = []
         if let p = availBatch.lastIndex(where: { $0.index == latest.availIndex }), availFirst + p < out.count {
-            for r in out[availFirst + p].segments where !r.isWritable { readable.append((r.address, r.length)) }
+            out[availFirst + p].segments.withUnsafeEntries { e in
+                for i in 0..<e.count where !e.isWritable(i) { readable.append((e.address(i), e.length(i))) }
+            }
         } else {
             guard let chain = try? walker.walk(head: latest.head) else { return .torn }
             for r in chain.segments where !r.isWritable { readable.append((r.addr, r.len)) }
         }
-        for r in readable where r.length > 0 {
-            for w in written where w.isWritable && !w.bytes.isEmpty
-                && r.address < w.address &+ UInt64(w.bytes.count) && w.address < r.address &+ UInt64(r.length) {
-                return .torn
+        let overlaps: Bool = written.withUnsafeEntries { w in
+            for r in readable where r.length > 0 {
+                for i in 0..<w.count where w.isWritable(i) && w.captured(i) > 0
+                    && r.address < w.address(i) &+ UInt64(w.captured(i)) && w.address(i) < r.address &+ UInt64(r.length) {
+                    return true
+                }
             }
+            return false
         }
-        return .late
+        return overlaps ? .torn : .late
     }
 
     /// Whether every device-written byte copied into `segments` is still what guest memory holds.
-    func writtenBytesStillMatch(_ segments: [RecordSegment]) -> Bool {
-        for s in segments where s.flags & DescriptorFlags.write.rawValue != 0 && !s.bytes.isEmpty {
-            let same: Bool = s.bytes.withUnsafeBytes { copied in
-                if let p = memory.translate(gpa: s.address, count: copied.count), let c = copied.baseAddress {
-                    return memcmp(p, c, copied.count) == 0
-                }
-                return false
+    func writtenBytesStillMatch(_ segments: ChainSegments) -> Bool {
+        segments.withUnsafeEntries { e in
+            for i in 0..<e.count where e.isWritable(i) && e.captured(i) > 0 {
+                let copied = e.bytes(i)
+                guard let p = memory.translate(gpa: e.address(i), count: copied.count), let c = copied.baseAddress,
+                      memcmp(p, c, copied.count) == 0 else { return false }
             }
-            if !same { return false }
+            return true
         }
-        return true
     }
 
     /// Whether the first readable buffer (the request header) of a posting of this batch
@@ -568,18 +574,22 @@ public struct QueuePoller<Memory: GuestMemory> {
     }
 
     /// Whether every readable byte copied into `segments` is still what guest memory holds.
-    func copiesStillMatch(_ segments: [RecordSegment]) -> Bool {
-        for s in segments where s.flags & DescriptorFlags.write.rawValue == 0 && !s.bytes.isEmpty {
-            let same: Bool = s.bytes.withUnsafeBytes { copied in
-                if let p = memory.translate(gpa: s.address, count: copied.count), let c = copied.baseAddress {
-                    return memcmp(p, c, copied.count) == 0
+    func copiesStillMatch(_ segments: ChainSegments) -> Bool {
+        segments.withUnsafeEntries { e in
+            for i in 0..<e.count where !e.isWritable(i) && e.captured(i) > 0 {
+                let copied = e.bytes(i)
+                let same: Bool
+                if let p = memory.translate(gpa: e.address(i), count: copied.count), let c = copied.baseAddress {
+                    same = memcmp(p, c, copied.count) == 0
+                } else if let now = try? memory.bytes(e.address(i), count: copied.count) {
+                    same = now.elementsEqual(copied)
+                } else {
+                    same = false
                 }
-                guard let now = try? memory.bytes(s.address, count: copied.count) else { return false }
-                return now == s.bytes
+                if !same { return false }
             }
-            if !same { return false }
+            return true
         }
-        return true
     }
 
     @inline(__always)
@@ -659,7 +669,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         // The record's fields as locals, the record made once at the return (see `completion`).
         var flags = extraFlags
         var errorCode: UInt16 = 0, errorDetail: UInt64 = 0
-        var recordSegments: [RecordSegment] = []
+        var recordSegments = ChainSegments()
         var slot: Int32 = -1
         var headOK = head < size
         var changed = false
@@ -720,7 +730,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         var flags: RecordFlags = []
         var transactionID: UInt64 = 0, latencyNs: UInt64 = 0
         var errorCode: UInt16 = 0, errorDetail: UInt64 = 0
-        var segments: [RecordSegment] = []
+        var segments = ChainSegments()
         var availPos: Int32 = -1
         var requestIndex: UInt16 = 0
         var response = Self.noBuffer, responseTaken = 0
@@ -762,7 +772,7 @@ public struct QueuePoller<Memory: GuestMemory> {
             nextSequence &+= 1
             if let chain = try? walker.walk(head: UInt16(element.id)) {
                 if chain.usesIndirect { flags.insert(.indirect) }
-                let now = chain.segments.map { Self.recordSegment($0, bytes: []) }
+                let now = withoutBytes(chain.segments)
                 let (snapshot, truncated, _, _) = writableSnapshot(now, writableBytes: chain.writableBytes, usedLength: element.len)
                 if truncated { flags.insert(.snaplenTruncated) }
                 segments = snapshot
@@ -778,38 +788,59 @@ public struct QueuePoller<Memory: GuestMemory> {
 
     // MARK: - Copies
 
+    /// Appends a segment with `count` bytes copied from `gpa` (none if they are not in RAM).
     @inline(__always)
-    func copy(_ gpa: UInt64, _ count: Int) -> [UInt8] {
-        if count <= 0 { return [] }
-        if let p = memory.translate(gpa: gpa, count: count) {
-            // Twice as fast as Array(unsafeUninitializedCapacity:), which looks up the
-            // array's metadata in the runtime on every call (measured).
-            return Array(UnsafeRawBufferPointer(start: p, count: count))
+    func append(_ w: inout ChainSegments.Writer, address: UInt64, length: UInt32, flags: UInt16, copying count: Int) {
+        if count > 0, let p = memory.translate(gpa: address, count: count) {
+            w.append(address: address, length: length, flags: flags, bytes: UnsafeRawBufferPointer(start: p, count: count))
+        } else if count > 0, let bytes = try? memory.bytes(address, count: count) {
+            bytes.withUnsafeBytes { w.append(address: address, length: length, flags: flags, bytes: $0) }
+        } else {
+            w.append(address: address, length: length, flags: flags)
         }
-        return (try? memory.bytes(gpa, count: count)) ?? []
     }
 
     @inline(__always)
-    static func recordSegment(_ s: Segment, bytes: [UInt8]) -> RecordSegment {
-        RecordSegment(address: s.addr, length: s.len,
-                      flags: s.flags.rawValue | (s.fromIndirect ? RecordSegment.fromIndirectFlag : 0), bytes: bytes)
+    static func recordFlags(_ s: Segment) -> UInt16 {
+        s.flags.rawValue | (s.fromIndirect ? RecordSegment.fromIndirectFlag : 0)
+    }
+
+    /// The walked segments as record segments without bytes.
+    mutating func withoutBytes(_ segments: [Segment]) -> ChainSegments {
+        ChainSegments(in: &slab, count: segments.count, byteCapacity: 0) { w in
+            for s in segments { w.append(address: s.addr, length: s.len, flags: Self.recordFlags(s)) }
+        }
     }
 
     /// Every segment; bytes of the device-readable ones, headers whole, payload to the snap
     /// length; and the address and length of the first readable segment if bytes were
-    /// copied from it.
-    func readableSnapshot(_ segments: [Segment]) -> ([RecordSegment], Bool, UInt64, UInt32) {
+    /// copied from it. One storage for them all, sized in a first pass.
+    mutating func readableSnapshot(_ segments: [Segment]) -> (ChainSegments, Bool, UInt64, UInt32) {
         var budget = config.keepReadable
         var truncated = false
         var first = Self.noBuffer, firstLength: UInt32 = 0, seen = false
-        let out = Self.segmentArray(segments.count) { k in
-            let s = segments[k]
-            if s.isWritable { return Self.recordSegment(s, bytes: []) }
+        var total = 0
+        for s in segments where !s.isWritable {
             let take = min(Int(s.len), budget)
             budget -= take
+            total += take
             if take < Int(s.len) { truncated = true }
             if !seen { seen = true; if take > 0 { first = s.addr; firstLength = s.len } }
-            return Self.recordSegment(s, bytes: copy(s.addr, take))
+        }
+        budget = config.keepReadable
+        // Out of self while the closure reads self (the memory).
+        var slab = self.slab
+        defer { self.slab = slab }
+        let out = ChainSegments(in: &slab, count: segments.count, byteCapacity: total) { w in
+            for s in segments {
+                if s.isWritable {
+                    w.append(address: s.addr, length: s.len, flags: Self.recordFlags(s))
+                    continue
+                }
+                let take = min(Int(s.len), budget)
+                budget -= take
+                append(&w, address: s.addr, length: s.len, flags: Self.recordFlags(s), copying: take)
+            }
         }
         return (out, truncated, first, firstLength)
     }
@@ -817,50 +848,40 @@ public struct QueuePoller<Memory: GuestMemory> {
     /// Every segment; bytes of the device-writable ones the device wrote (clamped to the
     /// used length), headers whole, payload to the snap length; and the address of the
     /// first writable segment and the bytes copied from it, if any were.
-    func writableSnapshot(_ segments: [RecordSegment], writableBytes: UInt64, usedLength: UInt32) -> ([RecordSegment], Bool, UInt64, Int) {
-        var written = min(UInt64(usedLength), writableBytes)
-        var budget = config.keepWritable
-        var truncated = false
-        var first = Self.noBuffer, firstTaken = 0, seen = false
-        let out = Self.segmentArray(segments.count) { k in
-            let s = segments[k]
-            guard s.flags & DescriptorFlags.write.rawValue != 0 else {
-                return RecordSegment(address: s.address, length: s.length, flags: s.flags)
+    mutating func writableSnapshot(_ segments: ChainSegments, writableBytes: UInt64, usedLength: UInt32) -> (ChainSegments, Bool, UInt64, Int) {
+        var slab = self.slab
+        defer { self.slab = slab }
+        return segments.withUnsafeEntries { e in
+            var written = min(UInt64(usedLength), writableBytes)
+            var budget = config.keepWritable
+            var truncated = false
+            var first = Self.noBuffer, firstTaken = 0, seen = false
+            var total = 0
+            for i in 0..<e.count where e.isWritable(i) {
+                let here = Int(min(UInt64(e.length(i)), written))
+                written -= UInt64(here)
+                let take = min(here, budget)
+                budget -= take
+                total += take
+                if take < here { truncated = true }
+                if !seen { seen = true; if take > 0 { first = e.address(i); firstTaken = take } }
             }
-            let here = Int(min(UInt64(s.length), written))
-            written -= UInt64(here)
-            let take = min(here, budget)
-            budget -= take
-            if take < here { truncated = true }
-            if !seen { seen = true; if take > 0 { first = s.address; firstTaken = take } }
-            return RecordSegment(address: s.address, length: s.length, flags: s.flags, bytes: copy(s.address, take))
-        }
-        return (out, truncated, first, firstTaken)
-    }
-
-    /// An array of `count` segments made by `make(0)`, `make(1)`, ... in order. Short
-    /// arrays are built as literals: the compiler allocates those with the element type's
-    /// metadata known statically, where the generic array initializer looks it up in the
-    /// runtime's cache on every call (a fifth of the poller's time, measured).
-    @inline(__always)
-    static func segmentArray(_ count: Int, _ make: (Int) -> RecordSegment) -> [RecordSegment] {
-        switch count {
-        case 0: return []
-        case 1: return [make(0)]
-        case 2:
-            let a = make(0)
-            return [a, make(1)]
-        case 3:
-            let a = make(0), b = make(1)
-            return [a, b, make(2)]
-        case 4:
-            let a = make(0), b = make(1), c = make(2)
-            return [a, b, c, make(3)]
-        default:
-            var out: [RecordSegment] = []
-            out.reserveCapacity(count)
-            for k in 0..<count { out.append(make(k)) }
-            return out
+            written = min(UInt64(usedLength), writableBytes)
+            budget = config.keepWritable
+            let out = ChainSegments(in: &slab, count: e.count, byteCapacity: total) { w in
+                for i in 0..<e.count {
+                    guard e.isWritable(i) else {
+                        w.append(address: e.address(i), length: e.length(i), flags: e.flags(i))
+                        continue
+                    }
+                    let here = Int(min(UInt64(e.length(i)), written))
+                    written -= UInt64(here)
+                    let take = min(here, budget)
+                    budget -= take
+                    append(&w, address: e.address(i), length: e.length(i), flags: e.flags(i), copying: take)
+                }
+            }
+            return (out, truncated, first, firstTaken)
         }
     }
 

@@ -22,7 +22,7 @@ import VirtioSCSI
         var decoder = RecordDecoder()
         _ = decoder.decode(Self.state(.attached, cdbSize: 16))
         let d = decoder.decode(CaptureRecord(kind: .available, queue: 2, head: 3, transactionID: 1,
-                                             body: .chain(Self.requestSegments(cdbSize: 16))))
+                                             body: .chain(ChainSegments(Self.requestSegments(cdbSize: 16)))))
         #expect(d.deviceName == "scsi7")
         #expect(d.context.cdbSize == 16)
         guard case let .commandRequest(r)? = d.decode?.message else { Issue.record("\(d.decode?.summary ?? "nil")"); return }
@@ -33,7 +33,7 @@ import VirtioSCSI
     @Test func withoutAMarkerTheDefaultsApply() {
         var decoder = RecordDecoder()
         let d = decoder.decode(CaptureRecord(kind: .available, queue: 2, head: 3, transactionID: 1,
-                                             body: .chain(Self.requestSegments(cdbSize: 32))))
+                                             body: .chain(ChainSegments(Self.requestSegments(cdbSize: 32)))))
         #expect(d.deviceName == "dev0")
         #expect(d.context == VirtioSCSIChainContext())
         #expect(d.decode?.command?.opcode == 0x00)
@@ -41,7 +41,7 @@ import VirtioSCSI
 
     @Test func aCompletionPairsOnlyWithItsOwnTransaction() {
         var decoder = RecordDecoder()
-        _ = decoder.decode(CaptureRecord(kind: .available, queue: 2, head: 3, transactionID: 7, body: .chain(Self.requestSegments(cdbSize: 32))))
+        _ = decoder.decode(CaptureRecord(kind: .available, queue: 2, head: 3, transactionID: 7, body: .chain(ChainSegments(Self.requestSegments(cdbSize: 32)))))
         #expect(decoder.pendingCount == 1)
         let stranger = decoder.decode(CaptureRecord(kind: .used, queue: 2, head: 3, transactionID: 8, body: .chain([])))
         #expect(stranger.request == nil)
@@ -53,8 +53,8 @@ import VirtioSCSI
 
     @Test func aResetForgetsTheRequestsOfItsQueue() {
         var decoder = RecordDecoder()
-        _ = decoder.decode(CaptureRecord(kind: .available, queue: 2, head: 3, transactionID: 1, body: .chain(Self.requestSegments(cdbSize: 32))))
-        _ = decoder.decode(CaptureRecord(kind: .available, queue: 3, head: 3, transactionID: 2, body: .chain(Self.requestSegments(cdbSize: 32))))
+        _ = decoder.decode(CaptureRecord(kind: .available, queue: 2, head: 3, transactionID: 1, body: .chain(ChainSegments(Self.requestSegments(cdbSize: 32)))))
+        _ = decoder.decode(CaptureRecord(kind: .available, queue: 3, head: 3, transactionID: 2, body: .chain(ChainSegments(Self.requestSegments(cdbSize: 32)))))
         #expect(decoder.pendingCount == 2)
         _ = decoder.decode(Self.state(.reset, queue: 2))
         #expect(decoder.pendingCount == 1)
@@ -66,7 +66,7 @@ import VirtioSCSI
         var decoder = RecordDecoder()
         for id in 1...10_000 as ClosedRange<UInt64> {
             _ = decoder.decode(CaptureRecord(kind: .available, queue: 2, head: UInt16(id % 4), transactionID: id,
-                                             body: .chain(Self.requestSegments(cdbSize: 32))))
+                                             body: .chain(ChainSegments(Self.requestSegments(cdbSize: 32)))))
         }
         #expect(decoder.pendingCount == 4)
     }

@@ -74,9 +74,9 @@ import VirtioSCSI
         used[0].bytes = written
         if dataIn > 0 { used[1].bytes = [UInt8](repeating: 7, count: dataIn) }
         return [
-            CaptureRecord(kind: .available, queue: 2, head: head, flags: flags, transactionID: id, body: .chain(available), timestampNs: t),
+            CaptureRecord(kind: .available, queue: 2, head: head, flags: flags, transactionID: id, body: .chain(ChainSegments(available)), timestampNs: t),
             CaptureRecord(kind: .used, queue: 2, head: head, flags: flags, usedLength: usedLength ?? UInt32(108 + dataIn), transactionID: id,
-                          latencyNs: 123_456, body: .chain(used), timestampNs: t + 123_456),
+                          latencyNs: 123_456, body: .chain(ChainSegments(used)), timestampNs: t + 123_456),
         ]
     }
 

@@ -127,3 +127,19 @@ import VQWire
         #expect(length == 6)
     }
 }
+
+/// The tests build chains as arrays of segments.
+extension VirtioSCSIChainDecoder {
+    static func decodeAvailable(_ segments: [RecordSegment], queue: UInt16, context: VirtioSCSIChainContext) -> ChainDecode {
+        decodeAvailable(ChainSegments(segments), queue: queue, context: context)
+    }
+
+    static func decodeUsed(_ segments: [RecordSegment], usedLength: UInt32, queue: UInt16, context: VirtioSCSIChainContext,
+                           request: ChainDecode?) -> ChainDecode {
+        decodeUsed(ChainSegments(segments), usedLength: usedLength, queue: queue, context: context, request: request)
+    }
+
+    static func gather(_ segments: [RecordSegment], writable: Bool) -> (bytes: [UInt8], length: UInt64) {
+        gather(ChainSegments(segments), writable: writable)
+    }
+}

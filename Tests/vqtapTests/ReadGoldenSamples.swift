@@ -54,7 +54,7 @@ enum CaptureSamples {
             if showRequest {
                 records.append(CaptureRecord(kind: .available, queue: queue, head: head, flags: requestFlags.union(cut ? .snaplenTruncated : []),
                                              transactionID: transaction, ringIndex: index,
-                                             body: .chain(segments + writableSegments), timestampNs: tick()))
+                                             body: .chain(ChainSegments(segments + writableSegments)), timestampNs: tick()))
             }
             guard complete else { return }
             let written = writable.reduce(0) { $0 + $1.bytes.count }
@@ -62,7 +62,7 @@ enum CaptureSamples {
             for i in filled.indices { filled[i].bytes = writable[i].bytes }
             records.append(CaptureRecord(kind: .used, queue: queue, head: head, flags: usedFlags.union(showRequest ? [] : .orphan),
                                          usedLength: usedLength ?? UInt32(written), transactionID: showRequest ? transaction : 0,
-                                         latencyNs: showRequest ? latency : 0, ringIndex: index, body: .chain(filled), timestampNs: tick(latency)))
+                                         latencyNs: showRequest ? latency : 0, ringIndex: index, body: .chain(ChainSegments(filled)), timestampNs: tick(latency)))
         }
 
         static let lun = VirtioSCSILUN(target: 0, lun: 0)
