@@ -82,6 +82,10 @@ public final class LayoutTap {
     /// makes a request now and then costs 1 ms of spin each, enough to see its completion
     /// (20 ms cost 2% of a core at one request a second, measured).
     static let busyWhileFlowingNs: UInt64 = 20_000_000
+    /// A poll that brought this many records or more found the device ahead of the tap: the
+    /// next one starts no sooner than `batchingGapNs` after it started.
+    static let fullPollRecords = 8
+    static let batchingGapNs: UInt64 = 2_000
     static let busyAfterStrayNs: UInt64 = 1_000_000
     static let flowingGapNs: UInt64 = 10_000_000
 
@@ -197,6 +201,8 @@ public final class LayoutTap {
         var loopStalls = stalls
         defer { if measuring { stalls = loopStalls } }
         var previousStartNs: UInt64 = 0
+        var lastPollStart: UInt64 = 0
+        var lastPollWasFull = false
         while true {
             guard poller != nil, let memory else { throw TapError("not attached") }
             // Records left over were handed over: the buffer is the receiver's now.
@@ -206,8 +212,19 @@ public final class LayoutTap {
                 if previousStartNs != 0 && sleepNs == 0 { loopStalls.note(startNs &- previousStartNs) }
                 previousStartNs = startNs
             }
+            if lastPollWasFull {
+                // The device outpaces the polls: wait (on this core's own memory) for a
+                // larger batch. Every poll takes the index and ring lines the driver and
+                // device are writing, and each costs them a cache miss to take back; fewer,
+                // larger batches leave them more of their time (the simulator at --rate 0
+                // kept a median 71% of its rate with the tap over six runs, 87% over eight
+                // with this wait).
+                while clock.now() &- lastPollStart < Self.batchingGapNs {}
+            }
+            lastPollStart = clock.now()
             // In place: a copy of the poller would copy every array it then mutates.
             let active = try poller?.poll(clock: clock, into: &records) ?? false
+            lastPollWasFull = records.count >= Self.fullPollRecords
             if memory.memoryWentAway {
                 // What this batch read may be zeros: it is thrown away, not delivered.
                 return gone("guest memory went away (a memory file was truncated)", deliver: deliver)
