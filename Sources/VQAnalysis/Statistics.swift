@@ -320,6 +320,14 @@ public struct Statistics {
         /// Keep the sliding window (`top`); a report over a whole file does without it
         /// (its rows' `window` figures stay zero).
         public var window = true
+        /// Bounds on what the statistics keep, whatever a guest or device sends (every
+        /// group costs histograms): LUNs and opcodes (with service action) beyond the first
+        /// `maxLUNs` and `maxOpcodes` seen are counted as LUN `other` and opcode `other`, and
+        /// combinations of device, queue, LUN, opcode and outcome beyond `maxCombinations`
+        /// as LUN and opcode `other` of their device, queue and outcome.
+        public var maxLUNs = 256
+        public var maxOpcodes = 256
+        public var maxCombinations = 2048
         public init() {}
     }
 
@@ -333,11 +341,17 @@ public struct Statistics {
     /// Per combination of device, queue, LUN, opcode and outcome group (a key with every
     /// dimension), where its group of each grouping is in `states` (-1: not made yet), at
     /// `comboSlots[offset + grouping]`: one lookup per command instead of one per grouping.
-    private var combos: [GroupKey: Int] = [:]
+    /// The combinations as counted (LUN and opcode possibly `other`): their offsets, and
+    /// their keys in offset order. A command's combination is looked up here as it is; one
+    /// counted otherwise goes through `newPlacement` each time (kept, its keys would grow
+    /// with every LUN a hostile guest sends).
+    private var slotOffset: [GroupKey: Int] = [:]
+    private var slotOwners: [GroupKey] = []
+    private var lastPlacement = Placement(offset: -1, key: GroupKey(), folded: false)
     /// Groups over every grouping, and combinations of device, queue, LUN, opcode and
     /// outcome seen (what the statistics' memory grows with; `top --bench` prints them).
     public var groupCount: Int { states.count }
-    public var combinationCount: Int { combos.count }
+    public var combinationCount: Int { slotOwners.count }
     private var comboSlots: [Int] = []
     private var lastComboWords: (UInt64, UInt64, UInt64) = (0, 0, 0)
     private var lastComboOffset = -1
@@ -347,10 +361,15 @@ public struct Statistics {
     private var lastEndWords: (UInt64, UInt64, UInt64) = (0, 0, 0)
     private var lastEndOffset = -1
     private var lastEndCombination = 0
+    private var lastEndFolded = false
     /// Without the window, a command's totals go to its combination alone (one histogram
     /// record instead of one per grouping); `rows` merges them per group (exact: counts,
     /// sums, extremes and histogram buckets add up). Indexed by combination offset / count.
     private var comboTotals: [Accumulator] = []
+    /// The LUNs and opcodes with groups of their own (kept by `reset`: a command's groups
+    /// at its end must be those of its start).
+    private var admittedLUNs: Set<LUNAddress> = []
+    private var admittedOpcodes: Set<OpcodeKey> = []
     /// `tracksDepth` of each grouping (read per command: no copies of the groupings).
     private let tracksDepth: [Bool]
     /// The indices of the groupings that track depth.
@@ -391,9 +410,9 @@ public struct Statistics {
         if lastStartOffset >= 0 && words == lastStartWords {
             offset = lastStartOffset
         } else {
-            let combo = GroupKey(device: device, queue: queue, lun: lun, opcode: opcode, outcome: .good)
-            offset = comboOffset(combo)
-            for g in depthGroupings where comboSlots[offset + g] < 0 { _ = stateIndex(offset, g, combo) }
+            let place = comboOffset(GroupKey(device: device, queue: queue, lun: lun, opcode: opcode, outcome: .good))
+            offset = place.offset
+            for g in depthGroupings where comboSlots[offset + g] < 0 { _ = stateIndex(offset, g, place.key) }
             lastStartWords = words
             lastStartOffset = offset
         }
@@ -408,20 +427,28 @@ public struct Statistics {
         let words = (GroupKey.whereWord(device: t.device, queue: t.queue, lun: t.lun), GroupKey.whatWord(t.opcode), GroupKey.howWord(group))
         let offset: Int
         let combination: Int
+        let folded: Bool
         if lastEndOffset >= 0 && words == lastEndWords {
             offset = lastEndOffset
             combination = lastEndCombination
+            folded = lastEndFolded
         } else {
-            let combo = GroupKey(device: t.device, queue: t.queue, lun: t.lun, opcode: t.opcode, outcome: group)
-            offset = comboOffset(combo)
+            let place = comboOffset(GroupKey(device: t.device, queue: t.queue, lun: t.lun, opcode: t.opcode, outcome: group))
+            offset = place.offset
+            folded = place.folded
             // Every grouping's group of the combination exists from its first command on.
-            for g in tracksDepth.indices where comboSlots[offset + g] < 0 { _ = stateIndex(offset, g, combo) }
+            for g in tracksDepth.indices where comboSlots[offset + g] < 0 { _ = stateIndex(offset, g, place.key) }
             combination = offset / tracksDepth.count
             lastEndWords = words
             lastEndOffset = offset
             lastEndCombination = combination
+            lastEndFolded = folded
         }
-        if t.startNs != nil { changeDepth(offset, -1, at: t.endNs) }
+        if t.startNs != nil {
+            // Counted as `other` for want of room: its start may have had groups of its own.
+            let depthOffset = folded ? startOffset(t.device, t.queue, t.lun, t.opcode) : offset
+            changeDepth(depthOffset, -1, at: t.endNs)
+        }
         // A command outstanding when the tap attached has no true start: no latency.
         let latency = t.flags.contains(.preAttach) ? nil : t.latencyNs
         if !options.window {
@@ -439,23 +466,63 @@ public struct Statistics {
         if ns > lastNs { lastNs = ns }
     }
 
-    /// Where the groups of a combination's groupings are listed in `comboSlots`.
+    /// Where a combination is counted: the offset of its groupings' groups in `comboSlots`,
+    /// its key with LUN and opcode as counted, and whether it is counted as `other` for want
+    /// of room for more combinations.
+    struct Placement {
+        var offset: Int
+        var key: GroupKey
+        var folded: Bool
+    }
+
+    /// The placement of a combination, made when first seen. The same combination always
+    /// gets the same one (what was admitted stays, and once full nothing more is).
     @inline(__always)
-    private mutating func comboOffset(_ combo: GroupKey) -> Int {
+    private mutating func comboOffset(_ combo: GroupKey) -> Placement {
         let words = combo.packed
-        if lastComboOffset >= 0 && words == lastComboWords { return lastComboOffset }
-        let offset: Int
-        if let known = combos[combo] {
-            offset = known
+        if lastComboOffset >= 0 && words == lastComboWords { return lastPlacement }
+        let place: Placement
+        if let known = slotOffset[combo] {
+            place = Placement(offset: known, key: combo, folded: false)
         } else {
-            offset = comboSlots.count
-            comboSlots += Array(repeating: -1, count: options.groupings.count)
-            combos[combo] = offset
-            if !options.window { comboTotals.append(Accumulator(digits: .three)) }
+            place = newPlacement(combo)
         }
         lastComboWords = words
-        lastComboOffset = offset
-        return offset
+        lastComboOffset = place.offset
+        lastPlacement = place
+        return place
+    }
+
+    /// The rare part of `comboOffset`, out of line.
+    @inline(never)
+    private mutating func newPlacement(_ combo: GroupKey) -> Placement {
+        var key = combo
+        if let lun = key.lun, !admittedLUNs.contains(lun) {
+            if admittedLUNs.count < options.maxLUNs { admittedLUNs.insert(lun) } else { key.lun = .other }
+        }
+        if let opcode = key.opcode, !admittedOpcodes.contains(opcode) {
+            if admittedOpcodes.count < options.maxOpcodes { admittedOpcodes.insert(opcode) } else { key.opcode = .other }
+        }
+        var folded = false
+        if slotOwners.count >= options.maxCombinations && (key.lun != .other || key.opcode != .other) && slotOffset[key] == nil {
+            key.lun = .other
+            key.opcode = .other
+            folded = true
+        }
+        if let offset = slotOffset[key] { return Placement(offset: offset, key: key, folded: folded) }
+        let offset = comboSlots.count
+        comboSlots += Array(repeating: -1, count: options.groupings.count)
+        slotOffset[key] = offset
+        slotOwners.append(key)
+        if !options.window { comboTotals.append(Accumulator(digits: .three)) }
+        return Placement(offset: offset, key: key, folded: folded)
+    }
+
+    /// Where a command's start was counted.
+    private mutating func startOffset(_ device: UInt16, _ queue: UInt16, _ lun: LUNAddress?, _ opcode: OpcodeKey?) -> Int {
+        let place = comboOffset(GroupKey(device: device, queue: queue, lun: lun, opcode: opcode, outcome: .good))
+        for g in depthGroupings where comboSlots[place.offset + g] < 0 { _ = stateIndex(place.offset, g, place.key) }
+        return place.offset
     }
 
     /// The state of grouping `g`'s group for a combination, made when first needed.
@@ -478,10 +545,7 @@ public struct Statistics {
     }
 
     private mutating func depth(_ delta: Int, _ device: UInt16, _ queue: UInt16, _ lun: LUNAddress?, _ opcode: OpcodeKey?, at ns: UInt64) {
-        let combo = GroupKey(device: device, queue: queue, lun: lun, opcode: opcode, outcome: .good)
-        let offset = comboOffset(combo)
-        for g in depthGroupings where comboSlots[offset + g] < 0 { _ = stateIndex(offset, g, combo) }
-        changeDepth(offset, delta, at: ns)
+        changeDepth(startOffset(device, queue, lun, opcode), delta, at: ns)
     }
 
     /// Changes the depth of a combination's groups (all made already).
@@ -516,7 +580,8 @@ public struct Statistics {
         states = []
         gauges = []
         index = Array(repeating: [:], count: options.groupings.count)
-        combos = [:]
+        slotOffset = [:]
+        slotOwners = []
         comboSlots = []
         comboTotals = []
         lastComboOffset = -1
@@ -524,17 +589,9 @@ public struct Statistics {
         lastEndOffset = -1
         firstNs = nowNs
         lastNs = nowNs
-        for (i, g) in options.groupings.enumerated() where g.tracksDepth {
-            var counts: [GroupKey: Int] = [:]
-            for c in inFlight {
-                counts[g.key(device: c.device, queue: c.queue, lun: c.lun, opcode: c.opcode, outcome: .good), default: 0] += 1
-            }
-            for (key, n) in counts {
-                index[i][key] = states.count
-                states.append(GroupState())
-                gauges.append(DepthGauge(current: n, at: nowNs))
-            }
-        }
+        // Placed as their starts were (the LUNs and opcodes admitted stay admitted), so
+        // that their ends find the same groups.
+        for c in inFlight { changeDepth(startOffset(c.device, c.queue, c.lun, c.opcode), +1, at: nowNs) }
     }
 
     /// The rows of one grouping, sorted by key. `nowNs` is the end of the window.

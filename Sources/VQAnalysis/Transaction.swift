@@ -23,7 +23,10 @@ public struct LUNAddress: Hashable, Sendable, Comparable, CustomStringConvertibl
         self.init(target: target, lun: lun)
     }
 
-    public var description: String { "\(target):\(lun)" }
+    /// The group of the LUNs beyond `Statistics.Options.maxLUNs` (no LUN of 14 bits is 65535).
+    public static let other = LUNAddress(target: 0xff, lun: 0xffff)
+
+    public var description: String { self == Self.other ? "other" : "\(target):\(lun)" }
 
     public static func < (a: LUNAddress, b: LUNAddress) -> Bool { (a.target, a.lun) < (b.target, b.lun) }
 }
@@ -39,7 +42,11 @@ public struct OpcodeKey: Hashable, Sendable, Comparable {
         self.serviceAction = serviceAction
     }
 
-    public var name: String { SCSIOpcodes.name(opcode: opcode, serviceAction: serviceAction) }
+    /// The group of the opcodes beyond `Statistics.Options.maxOpcodes` (no command has a
+    /// service action with vendor-specific opcode 0xff).
+    public static let other = OpcodeKey(opcode: 0xff, serviceAction: 0xffff)
+
+    public var name: String { self == Self.other ? "other" : SCSIOpcodes.name(opcode: opcode, serviceAction: serviceAction) }
 
     public static func < (a: OpcodeKey, b: OpcodeKey) -> Bool {
         (a.opcode, a.serviceAction ?? 0) < (b.opcode, b.serviceAction ?? 0)

@@ -145,6 +145,79 @@ func findings(_ a: Analyzer, _ kind: Finding.Kind) -> [Finding] { a.findings.ele
         #expect(a.statistics.rows(.device).isEmpty)
     }
 
+    /// A guest that sends every LUN and opcode there is gets a bounded table: LUNs and
+    /// opcodes past the limits count as `other`, and nothing is lost from the totals.
+    @Test func lunsAndOpcodesPastTheLimitsCountAsOther() {
+        var options = Analyzer.Options()
+        options.statistics.maxLUNs = 2
+        options.statistics.maxOpcodes = 1
+        var b = RecordStreamBuilder()
+        var ns: UInt64 = 0
+        for lun in 0..<5 {
+            let cdb = lun % 2 == 0 ? SCSICommand.testUnitReady() : SCSICommand.read10(lba: 0, blocks: 1)
+            let id = b.command(head: UInt16(lun), tag: UInt64(lun), lun: LUNAddress(target: 0, lun: UInt16(lun)), cdb: cdb,
+                               dataIn: lun % 2 == 0 ? 0 : 512, at: ns)
+            ns += ms
+            b.complete(id, dataIn: lun % 2 == 0 ? 0 : 512, at: ns)
+        }
+        let a = analyze(b, options: options)
+        let luns = a.statistics.rows(.lun)
+        #expect(luns.map { $0.label() } == ["0:0", "0:1", "other"])
+        #expect(luns.map(\.count) == [1, 1, 3])
+        let opcodes = a.statistics.rows(.opcode)
+        #expect(opcodes.map { $0.label() } == ["Test Unit Ready", "other"])
+        #expect(opcodes.map(\.count) == [3, 2])
+        #expect(luns.allSatisfy { $0.inFlight == 0 })
+    }
+
+    /// Past the limit on combinations, new ones count as LUN and opcode `other`; a command
+    /// whose start had groups of its own and whose end (a new outcome) did not still leaves
+    /// its LUN's depth where it was.
+    @Test func combinationsPastTheLimitCountAsOtherAndDepthsStayTrue() {
+        var options = Analyzer.Options()
+        options.statistics.maxCombinations = 2
+        var b = RecordStreamBuilder()
+        // Two combinations (LUN 0:1 and 0:2, GOOD) fill the table; both commands are in
+        // flight when the second ends with CHECK CONDITION (a third combination).
+        let x = b.command(head: 0, tag: 1, lun: lun01, cdb: SCSICommand.testUnitReady(), at: 0)
+        let y = b.command(head: 1, tag: 2, lun: lun02, cdb: SCSICommand.testUnitReady(), at: 0)
+        b.complete(x, at: ms)
+        b.complete(y, status: 0x02, at: 2 * ms)
+        let z = b.command(head: 2, tag: 3, lun: lun11, cdb: SCSICommand.testUnitReady(), at: 3 * ms)
+        b.complete(z, at: 4 * ms)
+        let a = analyze(b, options: options)
+        let luns = a.statistics.rows(.lun)
+        #expect(luns.map { $0.label() } == ["0:1", "0:2", "other"])
+        // 0:2's command was counted at its end as `other`; 1:1 has no room at all.
+        #expect(luns.map(\.count) == [1, 0, 2])
+        #expect(luns.map(\.inFlight) == [0, 0, 0])
+        #expect(luns.map(\.inFlightMax) == [1, 1, 1])
+        #expect(a.statistics.rows(.device).map(\.count) == [3])
+        #expect(a.statistics.rows(.outcome).map(\.count).reduce(0, +) == 3)
+    }
+
+    /// 70,000 commands, each on a LUN of its own: the statistics stay the size of the limits.
+    @Test func aHostileGuestCannotGrowTheStatistics() {
+        var b = RecordStreamBuilder()
+        var ns: UInt64 = 0
+        for k in 0..<70_000 {
+            let lun = LUNAddress(target: UInt8(k >> 14), lun: UInt16(k & 0x3fff))
+            let opcode = UInt8(truncatingIfNeeded: k)
+            let id = b.command(head: UInt16(k & 0x3f), tag: UInt64(k), lun: lun, cdb: [opcode] + Array(repeating: 0, count: 9), at: ns)
+            ns += 1000
+            b.complete(id, at: ns)
+        }
+        var options = Analyzer.Options()
+        options.statistics.window = false
+        let a = analyze(b, options: options)
+        let limits = Statistics.Options()
+        #expect(a.statistics.rows(.lun).count == limits.maxLUNs + 1)
+        #expect(a.statistics.rows(.opcode).count <= limits.maxOpcodes + 1)
+        #expect(a.statistics.combinationCount <= limits.maxCombinations + 1)
+        #expect(a.statistics.rows(.device).map(\.count) == [70_000])
+        #expect(a.statistics.rows(.lun).reduce(0) { $0 + $1.count } == 70_000)
+    }
+
     @Test func inFlightDepthIsCurrentMaxAndTimeWeightedMean() {
         var b = RecordStreamBuilder()
         // 0-1 s: one command; 1-2 s: three; 2-4 s: none in flight, then one stays.
