@@ -50,11 +50,11 @@ public struct QueueCaptureConfig: Sendable {
     /// since the previous poll and copied within this time of it was copied before any reuse
     /// could start; one copied later, with no later posting of its buffers in sight, may
     /// hold a reuse the driver wrote and has not posted yet (preempted mid-post, or a post
-    /// that failed for want of descriptors), so it is torn.
+    /// that failed for want of descriptors): it is captured and flagged `late`.
     /// 10 us: a chain copied in time was posted, returned, reaped and its header rewritten
     /// all since the previous load, and a Linux guest under QEMU's TCG goes from posting a
     /// tag's request to rewriting its header in 22-40 us during its target scan; at 20 us
-    /// the margin was thin (one capture of twenty QEMU runs held the next request intact).
+    /// the margin was thin (one capture of twenty QEMU runs held content never traced).
     public var trustWindowNs: UInt64
 
     public init(queue: UInt16, deviceType: UInt16 = 8, deviceInstance: UInt16 = 0, readableHeader: Int = 0,
