@@ -80,8 +80,10 @@ public struct ChainSegments: RandomAccessCollection, @unchecked Sendable, Equata
 
     /// The same, built in `slab` after the chains built there before.
     public init(in slab: inout SegmentSlab, count: Int, byteCapacity: Int, _ fill: (inout Writer) -> Void) {
-        guard count > 0, count < Int(Int32.max / 32), byteCapacity < Int(Int32.max / 2) else { self.init(); return }
-        let need = count * SegmentStorage.entrySize + Swift.max(0, byteCapacity)
+        guard count > 0 else { self.init(); return }
+        // Offsets are 32 bits: beyond, segments and bytes are left out (no chain comes near).
+        let count = Swift.min(count, 1 << 20)
+        let need = count * SegmentStorage.entrySize + Swift.min(Swift.max(0, byteCapacity), Int(Int32.max / 2))
         let (s, at) = slab.room(for: need)
         let written: (Int, Int) = s.withUnsafeMutablePointerToElements { base in
             var w = Writer(base: UnsafeMutableRawPointer(base), table: at, slots: count, end: at + need)
@@ -184,15 +186,22 @@ public struct ChainSegments: RandomAccessCollection, @unchecked Sendable, Equata
         }
     }
 
-    public func address(_ i: Int) -> UInt64 { withUnsafeEntries { $0.address(i) } }
-    public func length(_ i: Int) -> UInt32 { withUnsafeEntries { $0.length(i) } }
-    public func flags(_ i: Int) -> UInt16 { withUnsafeEntries { $0.flags(i) } }
-    public func isWritable(_ i: Int) -> Bool { withUnsafeEntries { $0.isWritable(i) } }
-    public func captured(_ i: Int) -> Int { withUnsafeEntries { $0.captured(i) } }
+    // By index, checked (a wrong index stops here rather than read past the table).
+    public func address(_ i: Int) -> UInt64 { checked(i) { $0.address(i) } }
+    public func length(_ i: Int) -> UInt32 { checked(i) { $0.length(i) } }
+    public func flags(_ i: Int) -> UInt16 { checked(i) { $0.flags(i) } }
+    public func isWritable(_ i: Int) -> Bool { checked(i) { $0.isWritable(i) } }
+    public func captured(_ i: Int) -> Int { checked(i) { $0.captured(i) } }
 
     /// The captured bytes of segment `i`, in place.
     public func withBytes<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try withUnsafeEntries { try body($0.bytes(i)) }
+        try checked(i) { try body($0.bytes(i)) }
+    }
+
+    @inline(__always)
+    private func checked<R>(_ i: Int, _ body: (Entries) throws -> R) rethrows -> R {
+        precondition(i >= 0 && i < count, "segment \(i) of \(count)")
+        return try withUnsafeEntries(body)
     }
 
     /// The bytes captured in all.

@@ -65,8 +65,19 @@ public struct QueueCaptureConfig: Sendable {
         self.snaplen = snaplen; self.limits = limits; self.trustWindowNs = trustWindowNs
     }
 
-    var keepReadable: Int { snaplen == 0 ? Int.max : readableHeader &+ snaplen }
-    var keepWritable: Int { snaplen == 0 ? Int.max : writableHeader &+ snaplen }
+    var keepReadable: Int { Self.kept(header: readableHeader, snaplen: snaplen) }
+    var keepWritable: Int { Self.kept(header: writableHeader, snaplen: snaplen) }
+
+    static func kept(header: Int, snaplen: Int) -> Int {
+        guard snaplen > 0, snaplen < maxKeptPerSide, header >= 0, header < maxKeptPerSide else { return maxKeptPerSide }
+        return Swift.min(header + snaplen, maxKeptPerSide)
+    }
+
+    /// Bytes kept per side of a chain at most, whatever the snap length: what a pcapng
+    /// record can hold for libpcap and Wireshark (PcapNG's `maxFileRecordLength`). A
+    /// hostile chain of many descriptors over all of guest RAM would otherwise be copied
+    /// whole with `-s 0`.
+    static let maxKeptPerSide = 262_144
 }
 
 /// A chain the tap saw made available and has not seen returned.

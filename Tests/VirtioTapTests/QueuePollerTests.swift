@@ -371,6 +371,26 @@ import VirtioRing
         #expect(!all[0].flags.contains(.snaplenTruncated))
     }
 
+    /// `-s 0` keeps everything up to what a pcapng record holds: a chain of 8 descriptors
+    /// over the same 1 MiB of RAM is not copied 8 times.
+    @Test func everythingIsBoundedByWhatAFileRecordHolds() throws {
+        var rig = try PollerRig(readableHeader: 4, writableHeader: 4, snaplen: 0,
+                                memory: InMemoryGuestMemory(gpa: 0, size: 16 << 20))
+        _ = try rig.attach()
+        let huge = (0..<8).map { _ in SplitRingWriter<InMemoryGuestMemory>.Buffer(addr: 0x10_0000, len: 1 << 20) }
+        try rig.writer.writeIndirectChain(huge, at: 0, tableAddr: PollerRig.table(0))
+        try rig.writer.publishAvail(0)
+        let r = try rig.poll()
+        #expect(r.count == 1)
+        #expect(r[0].segments.count == 8)
+        #expect(r[0].segments.capturedTotal == 262_144)
+        #expect(r[0].segments.captured(0) == 262_144 && r[0].segments.captured(1) == 0)
+        #expect(r[0].segments.length(7) == 1 << 20)
+        #expect(r[0].flags.contains(.snaplenTruncated))
+        #expect(QueueCaptureConfig.kept(header: 4, snaplen: Int.max) == 262_144)
+        #expect(QueueCaptureConfig.kept(header: 4, snaplen: 10) == 14)
+    }
+
     @Test func headersAreKeptWholeAcrossSegments() throws {
         var rig = try PollerRig(readableHeader: 6, writableHeader: 0, snaplen: 1)
         _ = try rig.attach()
