@@ -117,6 +117,9 @@ public struct QueuePoller<Memory: GuestMemory> {
     public private(set) var counters = TapCounters()
     /// Where the records' segments are built, a few dozen records to an allocation.
     var slab = SegmentSlab()
+    /// `config`'s budgets, worked out once (read twice per chain).
+    let keepReadable: Int
+    let keepWritable: Int
     var nextSequence: UInt64 = 1
     /// When the previous poll loaded the indices: a chain returned in this poll was returned
     /// after it.
@@ -158,6 +161,8 @@ public struct QueuePoller<Memory: GuestMemory> {
 
     public init(memory: Memory, layout: SplitQueueLayout, config: QueueCaptureConfig) {
         self.config = config
+        keepReadable = config.keepReadable
+        keepWritable = config.keepWritable
         self.layout = layout
         walker = ChainWalker(memory: memory, layout: layout, limits: config.limits)
         let n = Int(layout.size)
@@ -831,7 +836,7 @@ public struct QueuePoller<Memory: GuestMemory> {
     /// length; and the address and length of the first readable segment if bytes were
     /// copied from it. One storage for them all, sized in a first pass.
     mutating func readableSnapshot(_ segments: [Segment]) -> (ChainSegments, Bool, UInt64, UInt32) {
-        var budget = config.keepReadable
+        var budget = keepReadable
         var truncated = false
         var first = Self.noBuffer, firstLength: UInt32 = 0, seen = false
         var total = 0
@@ -842,7 +847,7 @@ public struct QueuePoller<Memory: GuestMemory> {
             if take < Int(s.len) { truncated = true }
             if !seen { seen = true; if take > 0 { first = s.addr; firstLength = s.len } }
         }
-        budget = config.keepReadable
+        budget = keepReadable
         // Out of self while the closure reads self (the memory).
         var slab = self.slab
         defer { self.slab = slab }
@@ -868,7 +873,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         defer { self.slab = slab }
         return segments.withUnsafeEntries { e in
             var written = min(UInt64(usedLength), writableBytes)
-            var budget = config.keepWritable
+            var budget = keepWritable
             var truncated = false
             var first = Self.noBuffer, firstTaken = 0, seen = false
             var total = 0
@@ -882,7 +887,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                 if !seen { seen = true; if take > 0 { first = e.address(i); firstTaken = take } }
             }
             written = min(UInt64(usedLength), writableBytes)
-            budget = config.keepWritable
+            budget = keepWritable
             let out = ChainSegments(in: &slab, count: e.count, byteCapacity: total) { w in
                 for i in 0..<e.count {
                     guard e.isWritable(i) else {
