@@ -341,17 +341,16 @@ public struct Statistics {
     /// Per combination of device, queue, LUN, opcode and outcome group (a key with every
     /// dimension), where its group of each grouping is in `states` (-1: not made yet), at
     /// `comboSlots[offset + grouping]`: one lookup per command instead of one per grouping.
-    /// The combinations as counted (LUN and opcode possibly `other`): their offsets, and
-    /// their keys in offset order. A command's combination is looked up here as it is; one
-    /// counted otherwise goes through `newPlacement` each time (kept, its keys would grow
-    /// with every LUN a hostile guest sends).
+    /// The combinations as counted (LUN and opcode possibly `other`) and their offsets. A
+    /// command's combination is looked up here as it is; one counted otherwise goes through
+    /// `newPlacement` each time (kept, its keys would grow with every LUN a hostile guest
+    /// sends).
     private var slotOffset: [GroupKey: Int] = [:]
-    private var slotOwners: [GroupKey] = []
     private var lastPlacement = Placement(offset: -1, key: GroupKey(), folded: false)
     /// Groups over every grouping, and combinations of device, queue, LUN, opcode and
     /// outcome seen (what the statistics' memory grows with; `top --bench` prints them).
     public var groupCount: Int { states.count }
-    public var combinationCount: Int { slotOwners.count }
+    public var combinationCount: Int { slotOffset.count }
     private var comboSlots: [Int] = []
     private var lastComboWords: (UInt64, UInt64, UInt64) = (0, 0, 0)
     private var lastComboOffset = -1
@@ -503,17 +502,17 @@ public struct Statistics {
         if let opcode = key.opcode, !admittedOpcodes.contains(opcode) {
             if admittedOpcodes.count < options.maxOpcodes { admittedOpcodes.insert(opcode) } else { key.opcode = .other }
         }
+        if let offset = slotOffset[key] { return Placement(offset: offset, key: key, folded: false) }
         var folded = false
-        if slotOwners.count >= options.maxCombinations && (key.lun != .other || key.opcode != .other) && slotOffset[key] == nil {
+        if slotOffset.count >= options.maxCombinations && (key.lun != .other || key.opcode != .other) {
             key.lun = .other
             key.opcode = .other
             folded = true
+            if let offset = slotOffset[key] { return Placement(offset: offset, key: key, folded: true) }
         }
-        if let offset = slotOffset[key] { return Placement(offset: offset, key: key, folded: folded) }
         let offset = comboSlots.count
         comboSlots += Array(repeating: -1, count: options.groupings.count)
         slotOffset[key] = offset
-        slotOwners.append(key)
         if !options.window { comboTotals.append(Accumulator(digits: .three)) }
         return Placement(offset: offset, key: key, folded: folded)
     }
@@ -581,7 +580,6 @@ public struct Statistics {
         gauges = []
         index = Array(repeating: [:], count: options.groupings.count)
         slotOffset = [:]
-        slotOwners = []
         comboSlots = []
         comboTotals = []
         lastComboOffset = -1

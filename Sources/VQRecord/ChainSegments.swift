@@ -146,9 +146,7 @@ public struct ChainSegments: RandomAccessCollection, @unchecked Sendable, Equata
     public var isEmpty: Bool { storage == nil }
 
     public subscript(i: Int) -> RecordSegment {
-        precondition(i >= 0 && i < count, "segment \(i) of \(count)")
-        let (address, length, flags) = (self.address(i), self.length(i), self.flags(i))
-        return RecordSegment(address: address, length: length, flags: flags, bytes: withBytes(i) { Array($0) })
+        checked(i) { RecordSegment(address: $0.address(i), length: $0.length(i), flags: $0.flags(i), bytes: Array($0.bytes(i))) }
     }
 
     // MARK: Accessors (no copies)

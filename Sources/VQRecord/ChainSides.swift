@@ -15,8 +15,7 @@ public struct ChainSide: Sendable {
     public var gathered: UInt64 = 0
     var complete = true
 
-    /// A segment of `segmentLength` bytes of which `captured` were captured. Its numbers, not
-    /// the segment: a segment passed by value costs a retain and a release of its bytes.
+    /// A segment of `segmentLength` bytes of which `captured` were captured.
     @inline(__always)
     mutating func add(length segmentLength: UInt32, captured: Int, at index: Int) {
         if first < 0 { first = index; firstCaptured = captured }

@@ -174,7 +174,7 @@ public final class LayoutTap {
     /// The poll buffer after a poll whose records were handed over (the receiver keeps that
     /// buffer): a new one sized for about as many records. Keeping the old capacity would
     /// allocate 1024 records' worth for every poll, and a receiver that keeps batches a while
-    /// (top's feed: 65,536 records) would hold 100 KiB for a poll of two records.
+    /// (top's feed: 131,072 records) would hold 100 KiB for a poll of two records.
     @inline(__always)
     static func nextBuffer(after handedOver: Int) -> [CaptureRecord] {
         var next: [CaptureRecord] = []
