@@ -109,6 +109,12 @@ public struct DevicePoller<Memory: GuestMemory> {
         return active
     }
 
+    /// Hands out every record a queue holds back for a verdict (the capture ends, or the
+    /// device was reset): those still waiting for a verdict are flagged `late`.
+    public mutating func releaseAllHeld(into out: inout [CaptureRecord]) {
+        for k in queues.indices { queues[k].releaseAllHeld(into: &out) }
+    }
+
     /// Counters per queue, in queue order.
     public var queueCounters: [(queue: UInt16, counters: TapCounters)] {
         queues.map { ($0.config.queue, $0.counters) }

@@ -148,14 +148,14 @@ extension LayoutTap {
                 return nil
             case .ready(let next)?:
                 // Reset and re-initialised between two polls: close the old rings first.
-                if !deliver(resetMarkers(generation: next.generation)) { return finish(deliver: deliver) }
+                if !deliver(closingRecords(.reset, generation: next.generation)) { return finish(deliver: deliver) }
                 var started: [CaptureRecord] = []
                 try start(next, state: .reattached, fresh: true, into: &started)
                 if !deliver(started) { return finish(deliver: deliver) }
                 return nil
             case .reset(let l)?:
                 // The chains in flight will never complete; wait for the new rings.
-                if !deliver(resetMarkers(generation: l.generation)) { return finish(deliver: deliver) }
+                if !deliver(closingRecords(.reset, generation: l.generation)) { return finish(deliver: deliver) }
                 while true {
                     if shouldStop() { return finish(deliver: deliver) }
                     var ts = timespec(tv_sec: 0, tv_nsec: Int(provider.setupIntervalNs))
@@ -173,17 +173,5 @@ extension LayoutTap {
                 }
             }
         }
-    }
-
-    /// The reset markers of the current poller, stamped with the generation that follows.
-    func resetMarkers(generation: UInt64) -> [CaptureRecord] {
-        var out = poller?.stateMarkers(.reset, timestampNs: clock.now()) ?? []
-        for k in out.indices {
-            if case var .deviceState(m) = out[k].body {
-                m.generation = generation
-                out[k].body = .deviceState(m)
-            }
-        }
-        return out
     }
 }

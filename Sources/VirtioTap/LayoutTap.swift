@@ -286,15 +286,7 @@ public final class LayoutTap {
             return nil
         }
         // The driver reset the device: its chains in flight will never complete.
-        let ts = clock.now()
-        var out = poller?.stateMarkers(.reset, timestampNs: ts) ?? []
-        for k in out.indices {
-            if case var .deviceState(m) = out[k].body {
-                m.generation = next.generation
-                out[k].body = .deviceState(m)
-            }
-        }
-        if !deliver(out) { return finish(deliver: deliver) }
+        if !deliver(closingRecords(.reset, generation: next.generation)) { return finish(deliver: deliver) }
         var ready = next
         while ready.status != .ready {
             if shouldStop() { return finish(deliver: deliver) }
@@ -321,13 +313,32 @@ public final class LayoutTap {
     }
 
     func finish(deliver: RecordDelivery) -> TapOutcome {
-        if let p = poller { _ = deliver(p.stateMarkers(.detached, timestampNs: clock.now())) }
+        if poller != nil { _ = deliver(closingRecords(.detached)) }
         return .stopped
     }
 
     func gone(_ why: String, deliver: RecordDelivery) -> TapOutcome {
-        if let p = poller { _ = deliver(p.stateMarkers(.gone, timestampNs: clock.now())) }
+        if poller != nil { _ = deliver(closingRecords(.gone)) }
         return .deviceGone(why)
+    }
+
+    /// What ends the current rings: the records the pollers still hold for a verdict, then
+    /// the `state` markers (stamped with the generation that follows, for a reset).
+    func closingRecords(_ state: DeviceStateMarker.State, generation: UInt64? = nil) -> [CaptureRecord] {
+        var out: [CaptureRecord] = []
+        poller?.releaseAllHeld(into: &out)
+        guard let p = poller else { return out }
+        var markers = p.stateMarkers(state, timestampNs: clock.now())
+        if let generation {
+            for k in markers.indices {
+                if case var .deviceState(m) = markers[k].body {
+                    m.generation = generation
+                    markers[k].body = .deviceState(m)
+                }
+            }
+        }
+        out.append(contentsOf: markers)
+        return out
     }
 
     // MARK: - Counters

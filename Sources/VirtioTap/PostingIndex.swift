@@ -15,6 +15,9 @@ struct PostingIndex {
     struct Posting: Equatable {
         var availIndex: UInt16
         var head: UInt16
+        /// The posting of the buffer before this one, if one was seen: a copy older than it
+        /// may hold either of two later requests.
+        var previous: UInt16? = nil
     }
 
     private var keys: [UInt64]
@@ -44,7 +47,10 @@ struct PostingIndex {
         var s = slot(address)
         while used[s] {
             if keys[s] == address {
-                postings[s] = Posting(availIndex: availIndex, head: head)
+                // The same posting noted twice (walked ahead, then in its batch) stays one.
+                if postings[s].availIndex != availIndex {
+                    postings[s] = Posting(availIndex: availIndex, head: head, previous: postings[s].availIndex)
+                }
                 return
             }
             s = (s + 1) & mask

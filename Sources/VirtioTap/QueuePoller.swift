@@ -56,13 +56,24 @@ public struct QueueCaptureConfig: Sendable {
     /// tag's request to rewriting its header in 22-40 us during its target scan; at 20 us
     /// the margin was thin (one capture of twenty QEMU runs held content never traced).
     public var trustWindowNs: UInt64
+    /// Even a copy in time can be a reuse: a driver that posts, reaps and rewrites a header
+    /// faster than the trust window (the simulator at iodepth 1 reuses its one header every
+    /// ~4 us) leaves the next request's bytes in the buffer before the copy, unposted. Such a
+    /// chain's records are held (with every record of its queue after them, so the order
+    /// stays) until its header buffer is posted again: a copy that differs from that
+    /// posting's header was the request's own; one equal to it is flagged `late`. Held at
+    /// most this long, then flagged `late` too: a driver preempted between rewriting the
+    /// header and posting it looks the same (measured: one capture in ~1.4 M wrong after the
+    /// simulator stalled 4 ms there, when this settled as intact after 1 ms). 0: never held;
+    /// the trust window alone decides.
+    public var holdNs: UInt64
 
     public init(queue: UInt16, deviceType: UInt16 = 8, deviceInstance: UInt16 = 0, readableHeader: Int = 0,
                 writableHeader: Int = 0, snaplen: Int = 64, limits: ChainLimits = ChainLimits(),
-                trustWindowNs: UInt64 = 10_000) {
+                trustWindowNs: UInt64 = 10_000, holdNs: UInt64 = 10_000_000) {
         self.queue = queue; self.deviceType = deviceType; self.deviceInstance = deviceInstance
         self.readableHeader = readableHeader; self.writableHeader = writableHeader
-        self.snaplen = snaplen; self.limits = limits; self.trustWindowNs = trustWindowNs
+        self.snaplen = snaplen; self.limits = limits; self.trustWindowNs = trustWindowNs; self.holdNs = holdNs
     }
 
     var keepReadable: Int { Self.kept(header: readableHeader, snaplen: snaplen) }
@@ -137,6 +148,23 @@ public struct QueuePoller<Memory: GuestMemory> {
     /// Whether this poll lost available entries to a lapped ring: the buffers they used
     /// are unknown.
     var postingsLost = false
+    /// Records not handed out yet, `held[heldStart...]`: from the first whose verdict waits
+    /// for the next posting of its header buffer (`QueueCaptureConfig.holdNs`) on, in order.
+    /// Records and verdicts are named by serial (`heldFirst` is the serial of
+    /// `held[heldStart]`), so that handing out the front moves nothing; the front is
+    /// dropped now and then.
+    var held: [CaptureRecord] = []
+    var heldStart = 0
+    var heldFirst = 0
+    /// The verdicts waited for, `verdicts[verdictStart...]`, in order of their records.
+    var verdicts: [HeldVerdict] = []
+    var verdictStart = 0
+    var verdictFirst = 0
+    /// The unsettled verdict of each header buffer, by serial (one at most: a later posting
+    /// of the buffer settles it).
+    var verdictOfHeader: [UInt64: Int] = [:]
+    /// This poll's available records whose verdict waits (positions in `out`).
+    var newlyHeld: [Int] = []
 
     // Pending chains: a pool linked per head, oldest first.
     var pool: [PendingChain] = []
@@ -246,9 +274,10 @@ public struct QueuePoller<Memory: GuestMemory> {
         if u == lastUsed && a == lastAvail {
             previousLoadNs = clock.now()
             previousLoadKnown = true
-            return false
+            return heldStart < held.count && releaseHeld(now: previousLoadNs, into: &out)
         }
         let ts = clock.now()
+        let pollFirst = out.count
         // No earlier load (a fresh start after a reset): what was returned before this poll
         // may have been reused at any time since the device became ready.
         let since: UInt64? = previousLoadKnown ? previousLoadNs : nil
@@ -289,6 +318,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         // verdicts below patch them in place: records are large, copies cost).
         let availFirst = out.count
         availBatch.removeAll(keepingCapacity: true)
+        newlyHeld.removeAll(keepingCapacity: true)
         laterPostingsNoted = false
         for k in availSkip..<Int(availRead) {
             let head = availHeads[k]
@@ -359,6 +389,9 @@ public struct QueuePoller<Memory: GuestMemory> {
                 let inTime = since.map { Self.share(p, of: availCount, from: ts, to: availCopiedNs) &- $0 <= config.trustWindowNs } ?? false
                 switch try copyVerdict(o, in: out, header: availBatch[p].header, returnedAt: returnedAt, a: a, a3: a3, inTime: inTime) {
                 case .intact: break
+                case .held:
+                    newlyHeld.append(o)
+                    availBatch[p].held = true
                 case .late:
                     out[o].flags.insert(.late)
                     markPendingLate(slot: availBatch[p].slot)
@@ -418,7 +451,177 @@ public struct QueuePoller<Memory: GuestMemory> {
         }
         lastAvail = a
         lastUsed = u
+        if heldStart < held.count || !newlyHeld.isEmpty {
+            hold(&out, from: pollFirst, availFirst: availFirst, availCount: availCount, ts: ts)
+            _ = releaseHeld(now: clock.now(), into: &out)
+        }
         return true
+    }
+
+    // MARK: - Held verdicts
+
+    /// A chain returned before its copy, copied in time, its header buffer not posted again
+    /// yet: the copy is the request's own bytes unless the driver had already rewritten
+    /// them for its next request. That request's header, once posted, tells.
+    struct HeldVerdict {
+        /// The serial of its available record among the held ones.
+        var record: Int
+        var header: UInt64
+        var availIndex: UInt16
+        var head: UInt16
+        var transactionID: UInt64
+        var deadlineNs: UInt64
+        var settled = false
+        /// The verdict of the buffer's previous posting, waiting on this one (its serial, or
+        /// -1): its copy is judged against this copy once this one is proved.
+        var dependent = -1
+    }
+
+    @inline(__always) func heldIndex(_ serial: Int) -> Int { heldStart + (serial - heldFirst) }
+    @inline(__always) func verdictIndex(_ serial: Int) -> Int { verdictStart + (serial - verdictFirst) }
+
+    /// Moves this poll's records behind those held (from its first held verdict on, when
+    /// nothing was held before), settles earlier verdicts by this poll's postings and holds
+    /// the verdicts of `newlyHeld`.
+    mutating func hold(_ out: inout [CaptureRecord], from pollFirst: Int, availFirst: Int, availCount: Int, ts: UInt64) {
+        let from = heldStart < held.count ? pollFirst : (newlyHeld.first ?? out.count)
+        // The serial of out[o] once moved is firstSerial + o.
+        let firstSerial = heldFirst + (held.count - heldStart) - from
+        held.append(contentsOf: out[from...])
+        out.removeSubrange(from...)
+        if !verdictOfHeader.isEmpty {
+            // An unsettled verdict's record is held, so this whole poll was moved.
+            if postingsLost {
+                // The buffers' next postings may be among those lost: later ones prove nothing.
+                for serial in verdictOfHeader.values { settle(verdictIndex(serial), late: true) }
+                verdictOfHeader.removeAll(keepingCapacity: true)
+            } else {
+                for p in 0..<availCount where availBatch[p].header != Self.noBuffer {
+                    guard let serial = verdictOfHeader[availBatch[p].header] else { continue }
+                    let v = verdictIndex(serial)
+                    guard isLater(availBatch[p].index, than: verdicts[v].availIndex) else { continue }
+                    verdictOfHeader[availBatch[p].header] = nil
+                    // The next posting of the buffer. Its copy is its own header when its
+                    // verdict is intact: a copy equal to it may be its bytes. Torn or late, it
+                    // proves nothing; held, the verdicts wait in turn.
+                    let next = heldIndex(firstSerial + availFirst + p)
+                    if !held[next].flags.isDisjoint(with: [.torn, .late, .malformed]) {
+                        settle(v, late: true)
+                    } else if availBatch[p].held {
+                        availBatch[p].waitingVerdict = serial
+                    } else {
+                        settle(v, late: Self.sameHeader(held[heldIndex(verdicts[v].record)].segments, held[next].segments))
+                    }
+                }
+            }
+        }
+        for o in newlyHeld {
+            let serial = firstSerial + o
+            let k = heldIndex(serial)
+            let header = availBatch[o - availFirst].header
+            let verdictSerial = verdictFirst + (verdicts.count - verdictStart)
+            verdictOfHeader[header] = verdictSerial
+            var verdict = HeldVerdict(record: serial, header: header, availIndex: held[k].ringIndex, head: held[k].head,
+                                      transactionID: held[k].transactionID, deadlineNs: ts &+ config.holdNs)
+            verdict.dependent = availBatch[o - availFirst].waitingVerdict
+            verdicts.append(verdict)
+        }
+    }
+
+    /// Settles verdict `v`, and the chain of verdicts waiting on it: each copy is judged
+    /// against the proved copy of the buffer's next posting (late when equal); a late copy
+    /// proves nothing, so every verdict waiting on it is late too.
+    mutating func settle(_ v: Int, late: Bool) {
+        var v = v, late = late
+        while !verdicts[v].settled {
+            verdicts[v].settled = true
+            if late { flagLate(v) }
+            let d = verdicts[v].dependent
+            guard d >= verdictFirst else { return }
+            let w = verdictIndex(d)
+            if !late {
+                late = Self.sameHeader(held[heldIndex(verdicts[w].record)].segments, held[heldIndex(verdicts[v].record)].segments)
+            }
+            v = w
+        }
+    }
+
+    /// Hands out the held records up to the first unsettled verdict; a verdict whose time is
+    /// up (or one too many held) settles `late`: nothing proved the copy. Returns whether
+    /// any record was handed out.
+    mutating func releaseHeld(now: UInt64, into out: inout [CaptureRecord]) -> Bool {
+        var end = held.count
+        while verdictStart < verdicts.count {
+            if !verdicts[verdictStart].settled {
+                guard now >= verdicts[verdictStart].deadlineNs || held.count - heldStart > Self.maxHeldRecords else {
+                    end = heldIndex(verdicts[verdictStart].record)
+                    break
+                }
+                if verdictOfHeader[verdicts[verdictStart].header] == verdictFirst { verdictOfHeader[verdicts[verdictStart].header] = nil }
+                settle(verdictStart, late: true)
+            }
+            verdictStart += 1
+            verdictFirst += 1
+        }
+        if verdictStart == verdicts.count {
+            verdicts.removeAll(keepingCapacity: true)
+            verdictStart = 0
+        } else if verdictStart >= 1024 && verdictStart * 2 >= verdicts.count {
+            verdicts.removeSubrange(..<verdictStart)
+            verdictStart = 0
+        }
+        guard end > heldStart else { return false }
+        out.append(contentsOf: held[heldStart..<end])
+        heldFirst += end - heldStart
+        heldStart = end
+        if heldStart == held.count {
+            held.removeAll(keepingCapacity: true)
+            heldStart = 0
+        } else if heldStart >= 1024 && heldStart * 2 >= held.count {
+            held.removeSubrange(..<heldStart)
+            heldStart = 0
+        }
+        return true
+    }
+
+    /// Hands out every held record (the capture ends or the device was reset); those still
+    /// waiting for a verdict are flagged `late`.
+    public mutating func releaseAllHeld(into out: inout [CaptureRecord]) {
+        _ = releaseHeld(now: .max, into: &out)
+        verdictOfHeader.removeAll()
+    }
+
+    /// Records held beyond this settle their verdicts at once.
+    static var maxHeldRecords: Int { 16_384 }
+
+    /// Flags verdict `v`'s available record and its completion (held, or still to come) late.
+    mutating func flagLate(_ v: Int) {
+        let k = heldIndex(verdicts[v].record)
+        let id = verdicts[v].transactionID, head = verdicts[v].head
+        held[k].flags.insert(.late)
+        for c in (k + 1)..<held.count where held[c].kind == .used && held[c].transactionID == id && held[c].head == head {
+            if !held[c].flags.contains(.torn) { held[c].flags.insert(.late) }
+            return
+        }
+        guard head < size else { return }
+        var slot = firstOfHead[Int(head)]
+        while slot >= 0 {
+            if pool[Int(slot)].transactionID == id { markPendingLate(slot: slot); return }
+            slot = pool[Int(slot)].next
+        }
+    }
+
+    /// Whether the first readable buffers' copied bytes of two chains are the same.
+    static func sameHeader(_ a: ChainSegments, _ b: ChainSegments) -> Bool {
+        a.withUnsafeEntries { ea in
+            b.withUnsafeEntries { eb in
+                guard let i = (0..<ea.count).first(where: { !ea.isWritable($0) }),
+                      let j = (0..<eb.count).first(where: { !eb.isWritable($0) }) else { return false }
+                let x = ea.bytes(i), y = eb.bytes(j)
+                guard x.count > 0, x.count == y.count, let xb = x.baseAddress, let yb = y.baseAddress else { return false }
+                return memcmp(xb, yb, x.count) == 0
+            }
+        }
     }
 
     /// The used index that returned the chain at batch position `p` by the time the indices
@@ -433,7 +636,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         return nil
     }
 
-    enum CopyVerdict { case intact, late, torn }
+    enum CopyVerdict { case intact, late, torn, held }
 
     /// What the copy of `out[o]`, a chain the device returned (at used index `returnedAt`)
     /// before the verdict, is worth, judged by who reuses its request header buffer.
@@ -444,9 +647,13 @@ public struct QueuePoller<Memory: GuestMemory> {
             return .torn
         }
         if isLater(latest.availIndex, than: out[o].ringIndex) {
-            // Reused. If the reusing request was itself returned, the buffer may have
-            // changed twice; otherwise the copy is the later request's if it equals what the
-            // buffer holds now.
+            // Reused. Twice, or by a request that was itself returned: the buffer may have
+            // held either later request's bytes when copied. Otherwise the copy is the later
+            // request's if it equals what the buffer holds now.
+            if let previous = latest.previous, isLater(previous, than: out[o].ringIndex) {
+                tornReasons.count(.headerReusedTwice)
+                return .torn
+            }
             let h = Int(latest.head)
             if h < Int(size) && usedStamp[h] == stampEpoch && isLater(usedLatest[h], than: returnedAt) {
                 tornReasons.count(.reuseOfHeaderReturned)
@@ -464,7 +671,8 @@ public struct QueuePoller<Memory: GuestMemory> {
             tornReasons.count(.bufferChangedNoReuse)
             return .torn
         }
-        return inTime ? .intact : .late
+        guard inTime else { return .late }
+        return config.holdNs > 0 ? .held : .intact
     }
 
     /// What the device-written bytes of the completion `out[o]` (batch position `q`) are
@@ -1003,6 +1211,10 @@ struct AvailBatchEntry {
     /// The first readable buffer it copied bytes from (noBuffer if none), and its end.
     var header: UInt64
     var headerEnd: UInt64
+    /// Whether its verdict waits for the buffer's next posting, and the serial of the
+    /// earlier held verdict that waits on it (-1: none).
+    var held = false
+    var waitingVerdict = -1
 
     init(headOK: Bool, changed: Bool, slot: Int32, index: UInt16, header: UInt64, headerEnd: UInt64) {
         self.headOK = headOK; self.changed = changed; self.slot = slot; self.index = index

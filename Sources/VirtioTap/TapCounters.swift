@@ -47,7 +47,7 @@ public struct TornReasons: Sendable, Equatable {
     public enum Reason: Int, CaseIterable, Sendable {
         case walkFailedOnReusedChain, headReposted, descriptorsChanged, reuseOfHeaderReturned,
              copyIsTheReuse, bufferChangedNoReuse, laterPostingsUnknown, requestTorn, usedLapped, responseReused,
-             responseOverwritten
+             responseOverwritten, headerReusedTwice
         public var name: String {
             switch self {
             case .walkFailedOnReusedChain: "walk-failed-on-reused-chain"
@@ -61,6 +61,7 @@ public struct TornReasons: Sendable, Equatable {
             case .usedLapped: "used-lapped"
             case .responseReused: "response-reused"
             case .responseOverwritten: "response-overwritten"
+            case .headerReusedTwice: "header-reused-twice"
             }
         }
     }

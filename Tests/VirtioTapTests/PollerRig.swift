@@ -66,6 +66,13 @@ struct PollerRig {
         try poller.poll(clock: TapClock(frozenAt: now), into: &out)
         return out
     }
+
+    /// A poll, then every record held for a verdict, as the capture's end hands them out.
+    mutating func pollReleasingHeld(at ns: UInt64? = nil) throws -> [CaptureRecord] {
+        var out = try poll(at: ns)
+        poller.releaseAllHeld(into: &out)
+        return out
+    }
 }
 
 extension CaptureRecord {
