@@ -599,7 +599,10 @@ public struct QueuePoller<Memory: GuestMemory> {
         let k = heldIndex(verdicts[v].record)
         let id = verdicts[v].transactionID, head = verdicts[v].head
         held[k].flags.insert(.late)
-        for c in (k + 1)..<held.count where held[c].kind == .used && held[c].transactionID == id && held[c].head == head {
+        // Returned before its verdict, the chain's completion came in the same poll or the
+        // next one, each of at most two drops and a ring's worth of entries each way.
+        let horizon = min(held.count, k + 1 + 2 * (2 * Int(size) + 2))
+        for c in (k + 1)..<horizon where held[c].kind == .used && held[c].transactionID == id && held[c].head == head {
             if !held[c].flags.contains(.torn) { held[c].flags.insert(.late) }
             return
         }
