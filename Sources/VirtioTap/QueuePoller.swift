@@ -501,6 +501,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                     let v = verdictIndex(serial)
                     guard isLater(availBatch[p].index, than: verdicts[v].availIndex) else { continue }
                     verdictOfHeader[availBatch[p].header] = nil
+                    guard availFirst + p >= from else { settle(v, late: true); continue }
                     // The next posting of the buffer. Its copy is its own header when its
                     // verdict is intact: a copy equal to it may be its bytes. Torn or late, it
                     // proves nothing; held, the verdicts wait in turn.
