@@ -1021,8 +1021,11 @@ public struct QueuePoller<Memory: GuestMemory> {
     // MARK: - Copies
 
     /// Appends a segment with `count` bytes copied from `gpa` (none if they are not in RAM).
+    /// Static, so that the closures that build a chain's storage capture the memory alone:
+    /// a closure that reads `self` copied the whole poller, every array retained (measured).
     @inline(__always)
-    func append(_ w: inout ChainSegments.Writer, address: UInt64, length: UInt32, flags: UInt16, copying count: Int) {
+    static func append(_ w: inout ChainSegments.Writer, from memory: Memory, address: UInt64, length: UInt32, flags: UInt16,
+                       copying count: Int) {
         if count > 0, let p = memory.translate(gpa: address, count: count) {
             w.append(address: address, length: length, flags: flags, bytes: UnsafeRawBufferPointer(start: p, count: count))
         } else if count > 0, let bytes = try? memory.bytes(address, count: count) {
@@ -1060,9 +1063,10 @@ public struct QueuePoller<Memory: GuestMemory> {
             if !seen { seen = true; if take > 0 { first = s.addr; firstLength = s.len } }
         }
         budget = keepReadable
-        // Out of self while the closure reads self (the memory).
+        // Out of self: the closure must not capture self (it would copy the poller).
         var slab = self.slab
         defer { self.slab = slab }
+        let memory = self.memory
         let out = ChainSegments(in: &slab, count: segments.count, byteCapacity: total) { w in
             for s in segments {
                 if s.isWritable {
@@ -1071,7 +1075,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                 }
                 let take = min(Int(s.len), budget)
                 budget -= take
-                append(&w, address: s.addr, length: s.len, flags: Self.recordFlags(s), copying: take)
+                Self.append(&w, from: memory, address: s.addr, length: s.len, flags: Self.recordFlags(s), copying: take)
             }
         }
         return (out, truncated, first, firstLength)
@@ -1083,9 +1087,11 @@ public struct QueuePoller<Memory: GuestMemory> {
     mutating func writableSnapshot(_ segments: ChainSegments, writableBytes: UInt64, usedLength: UInt32) -> (ChainSegments, Bool, UInt64, Int) {
         var slab = self.slab
         defer { self.slab = slab }
+        // Locals: the closures must not capture self (it would copy the poller).
+        let memory = self.memory, keep = keepWritable
         return segments.withUnsafeEntries { e in
             var written = min(UInt64(usedLength), writableBytes)
-            var budget = keepWritable
+            var budget = keep
             var truncated = false
             var first = Self.noBuffer, firstTaken = 0, seen = false
             var total = 0
@@ -1099,7 +1105,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                 if !seen { seen = true; if take > 0 { first = e.address(i); firstTaken = take } }
             }
             written = min(UInt64(usedLength), writableBytes)
-            budget = keepWritable
+            budget = keep
             let out = ChainSegments(in: &slab, count: e.count, byteCapacity: total) { w in
                 for i in 0..<e.count {
                     guard e.isWritable(i) else {
@@ -1110,7 +1116,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                     written -= UInt64(here)
                     let take = min(here, budget)
                     budget -= take
-                    append(&w, address: e.address(i), length: e.length(i), flags: e.flags(i), copying: take)
+                    Self.append(&w, from: memory, address: e.address(i), length: e.length(i), flags: e.flags(i), copying: take)
                 }
             }
             return (out, truncated, first, firstTaken)
