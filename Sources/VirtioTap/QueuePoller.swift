@@ -23,11 +23,13 @@ import VirtioRing
 //        - a chain not yet returned when the indices were reloaded is intact: the driver
 //          cannot reuse buffers the device still holds. A chain already returned is judged
 //          by its request header buffer (PostingIndex): if a later posting uses the same
-//          buffer and has itself been returned, torn; if a later posting uses it, torn when
-//          the copy equals what the buffer holds now (the later request's bytes); if none
-//          does, torn when the buffer changed since the copy (a reuse being written), and
-//          flagged late when copied longer after the previous poll than a driver takes to
-//          reuse buffers (a reuse written but not yet posted cannot be ruled out);
+//          buffer and has itself been returned, or two later postings use it, torn; if one
+//          uses it, torn when the copy equals what the buffer holds now (the later
+//          request's bytes); if none does, torn when the buffer changed since the copy (a
+//          reuse being written), flagged late when copied longer after the previous poll
+//          than a driver takes to reuse buffers (a reuse written but not yet posted cannot
+//          be ruled out), and otherwise held until the buffer's next posting proves the
+//          copy or not ("Held verdicts": the queue's records wait behind it);
 //        - a completion is torn when its request was, or when a later posting reuses the
 //          buffer its device-written bytes were read from (the driver may have prepared it).
 //
@@ -265,7 +267,9 @@ public struct QueuePoller<Memory: GuestMemory> {
     // MARK: - Poll
 
     /// One poll of this queue. Appends its records to `out` (drops, then available records,
-    /// then used records, each in ring order). Returns whether anything new was seen.
+    /// then used records, each in ring order), or holds them, and those after, until a held
+    /// verdict settles (they come out with a later poll's). Returns whether anything new was
+    /// seen or held records came out.
     @discardableResult
     @_specialize(exported: true, where Memory == MappedGuestMemory)
     public mutating func poll(clock: TapClock, into out: inout [CaptureRecord]) throws(RingError) -> Bool {
@@ -564,25 +568,25 @@ public struct QueuePoller<Memory: GuestMemory> {
             verdictStart += 1
             verdictFirst += 1
         }
-        if verdictStart == verdicts.count {
-            verdicts.removeAll(keepingCapacity: true)
-            verdictStart = 0
-        } else if verdictStart >= 1024 && verdictStart * 2 >= verdicts.count {
-            verdicts.removeSubrange(..<verdictStart)
-            verdictStart = 0
-        }
+        Self.dropFront(&verdicts, before: &verdictStart)
         guard end > heldStart else { return false }
         out.append(contentsOf: held[heldStart..<end])
         heldFirst += end - heldStart
         heldStart = end
-        if heldStart == held.count {
-            held.removeAll(keepingCapacity: true)
-            heldStart = 0
-        } else if heldStart >= 1024 && heldStart * 2 >= held.count {
-            held.removeSubrange(..<heldStart)
-            heldStart = 0
-        }
+        Self.dropFront(&held, before: &heldStart)
         return true
+    }
+
+    /// Drops `array[..<start]` (done with) when it is all of it or at least half of a large
+    /// array, so that handing out the front stays cheap and memory stays bounded.
+    static func dropFront<T>(_ array: inout [T], before start: inout Int) {
+        if start == array.count {
+            array.removeAll(keepingCapacity: true)
+            start = 0
+        } else if start >= 1024 && start * 2 >= array.count {
+            array.removeSubrange(..<start)
+            start = 0
+        }
     }
 
     /// Hands out every held record (the capture ends or the device was reset); those still

@@ -67,6 +67,18 @@ struct PollerRig {
         return out
     }
 
+    /// A request at `head` posted and returned before the poll at `ns`, whose records that
+    /// poll holds for a verdict; with `rewrite`, the driver has also reaped it and written its
+    /// next request's header into the buffer, not yet posted (a reuse faster than the trust
+    /// window). Returns what the poll handed out.
+    mutating func returnedBeforeItsCopy(head: UInt16, request: [UInt8], response: [UInt8], rewrite: [UInt8]? = nil,
+                                        pollAt ns: UInt64) throws -> [CaptureRecord] {
+        try post(head: head, request: request)
+        try complete(head: head, response: response)
+        if let rewrite { try memory.writeBytes(Self.readable(head), rewrite) }
+        return try poll(at: ns)
+    }
+
     /// A poll, then every record held for a verdict, as the capture's end hands them out.
     mutating func pollReleasingHeld(at ns: UInt64? = nil) throws -> [CaptureRecord] {
         var out = try poll(at: ns)

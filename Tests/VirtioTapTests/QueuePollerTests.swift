@@ -166,10 +166,8 @@ import VirtioRing
     @Test func aCopyEqualToTheNextPostingOfItsHeaderIsLate() throws {
         var rig = try PollerRig()
         _ = try rig.attach(at: 1_000)
-        try rig.post(head: 1, request: [1, 1, 1, 1])
-        try rig.complete(head: 1, response: [0xa])
-        try rig.memory.writeBytes(PollerRig.readable(1), [2, 2, 2, 2])
-        #expect(try rig.poll(at: 3_000).isEmpty)
+        #expect(try rig.returnedBeforeItsCopy(head: 1, request: [1, 1, 1, 1], response: [0xa], rewrite: [2, 2, 2, 2],
+                                              pollAt: 3_000).isEmpty)
         try rig.post(head: 1, request: [2, 2, 2, 2])
         let records = try rig.poll(at: 5_000)
         #expect(records.map(\.kind) == [.available, .used, .available])
@@ -184,13 +182,9 @@ import VirtioRing
     @Test func aCopyThatDiffersFromTheNextPostingOfItsHeaderIsIntact() throws {
         var rig = try PollerRig()
         _ = try rig.attach(at: 1_000)
-        try rig.post(head: 1, request: [1, 1, 1, 1])
-        try rig.complete(head: 1, response: [0xa])
-        #expect(try rig.poll(at: 3_000).isEmpty)
-        try rig.post(head: 3, request: [3])
-        try rig.complete(head: 3, response: [0xc])
+        #expect(try rig.returnedBeforeItsCopy(head: 1, request: [1, 1, 1, 1], response: [0xa], pollAt: 3_000).isEmpty)
         // Held behind the first: the order of the queue's records stays.
-        #expect(try rig.poll(at: 4_000).isEmpty)
+        #expect(try rig.returnedBeforeItsCopy(head: 3, request: [3], response: [0xc], pollAt: 4_000).isEmpty)
         try rig.post(head: 1, request: [2, 2, 2, 2])
         let first = try rig.poll(at: 5_000)
         #expect(first.map(\.head) == [1, 1])
@@ -214,14 +208,10 @@ import VirtioRing
     func heldVerdictsWaitOnTheNextPostingsVerdict(rewritten: Bool) throws {
         var rig = try PollerRig()
         _ = try rig.attach(at: 1_000)
-        try rig.post(head: 1, request: [1, 1, 1, 1])
-        try rig.complete(head: 1, response: [0xa])
-        if rewritten { try rig.memory.writeBytes(PollerRig.readable(1), [2, 2, 2, 2]) }
-        #expect(try rig.poll(at: 3_000).isEmpty)
-        try rig.post(head: 1, request: [2, 2, 2, 2])
-        try rig.complete(head: 1, response: [0xb])
-        if rewritten { try rig.memory.writeBytes(PollerRig.readable(1), [3, 3, 3, 3]) }
-        #expect(try rig.poll(at: 5_000).isEmpty)
+        #expect(try rig.returnedBeforeItsCopy(head: 1, request: [1, 1, 1, 1], response: [0xa],
+                                              rewrite: rewritten ? [2, 2, 2, 2] : nil, pollAt: 3_000).isEmpty)
+        #expect(try rig.returnedBeforeItsCopy(head: 1, request: [2, 2, 2, 2], response: [0xb],
+                                              rewrite: rewritten ? [3, 3, 3, 3] : nil, pollAt: 5_000).isEmpty)
         try rig.post(head: 1, request: [3, 3, 3, 3])
         let records = try rig.poll(at: 7_000)
         #expect(records.map(\.kind) == [.available, .used, .available, .used, .available])
@@ -257,10 +247,8 @@ import VirtioRing
     @Test func aHeldVerdictAcrossADropIsLate() throws {
         var rig = try PollerRig(size: 8)
         _ = try rig.attach(at: 1_000)
-        try rig.post(head: 1, request: [1, 1, 1, 1])
-        try rig.complete(head: 1, response: [0xa])
-        try rig.memory.writeBytes(PollerRig.readable(1), [2, 2, 2, 2])
-        #expect(try rig.poll(at: 3_000).isEmpty)
+        #expect(try rig.returnedBeforeItsCopy(head: 1, request: [1, 1, 1, 1], response: [0xa], rewrite: [2, 2, 2, 2],
+                                              pollAt: 3_000).isEmpty)
         try rig.post(head: 1, request: [2, 2, 2, 2])
         try rig.complete(head: 1, response: [0xb])
         for k: UInt16 in 0..<10 {
@@ -281,9 +269,7 @@ import VirtioRing
     @Test func aHeldVerdictSettlesLateWhenItsTimeIsUp() throws {
         var rig = try PollerRig()
         _ = try rig.attach(at: 1_000)
-        try rig.post(head: 1, request: [1, 1, 1, 1])
-        try rig.complete(head: 1, response: [0xa])
-        #expect(try rig.poll(at: 3_000).isEmpty)
+        #expect(try rig.returnedBeforeItsCopy(head: 1, request: [1, 1, 1, 1], response: [0xa], pollAt: 3_000).isEmpty)
         #expect(try rig.poll(at: 5_000_000).isEmpty)
         let records = try rig.poll(at: 3_000 + 10_000_000)
         #expect(records.map(\.kind) == [.available, .used])
