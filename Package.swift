@@ -29,6 +29,8 @@ let package = Package(
         // Our own C (DESIGN.md rule 11): SIGBUS guard for mappings that may shrink, acquire
         // loads on mapped memory, CPU pinning, clocks.
         .target(name: "CVQSys"),
+        // The minimal C poller the tap's completeness is measured against (benchmarks/tap).
+        .target(name: "CTapAnchor"),
 
         // Bounded byte access and the field tree every decoder fills.
         .target(name: "VQWire", swiftSettings: pollPath),
@@ -67,6 +69,9 @@ let package = Package(
         // The tap's own ceiling: replays ring states from memory (run by benchmarks/tap).
         .executableTarget(name: "vqtap-tap-replay", dependencies: ["VirtioTap", "VirtioRing", "VQRecord", "CVQSys"],
                           path: "Sources/TapReplay"),
+        // The anchor of the tap's completeness bar: the minimal C poller on the same simulator.
+        .executableTarget(name: "vqtap-tap-anchor", dependencies: ["CTapAnchor", "CVQSys", "VirtioRing"],
+                          path: "Sources/TapAnchor"),
         // benchmarks/pcap: the writer side of the pcapng bars (a driver of the PcapNG writer).
         .executableTarget(name: "vqtap-bench-compare", path: "Sources/BenchCompare"),
         .executableTarget(name: "vqtap-pcap-bench", dependencies: ["PcapNG", "VQRecord", "VQWire", "VirtioSCSI"],

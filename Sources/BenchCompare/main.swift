@@ -10,6 +10,10 @@ import Foundation
 // length beyond the buffers, entries of a lapped used ring); captures that match no command
 // of the truth, among those not flagged late; captures flagged late (copied after the chain
 // was returned, no reuse seen); late captures that match nothing.
+// Usage: vqtap-bench-compare --anchor TRUTH KEYS
+//   KEYS      what vqtap-tap-anchor copied ("attach WALL_NS", then "queue tag opcode lba").
+// Prints "total matched": commands of request queues in the truth posted after the anchor
+// attached; those whose queue, tag, opcode and LBA one of its copies holds.
 
 struct Key: Hashable {
     var queue: Int
@@ -51,9 +55,41 @@ func jsonLines(_ path: String, _ each: ([String: Any]) -> Void) {
     free(line)
 }
 
+/// The anchor's copies against the truth (see the usage above).
+func compareAnchor(truthPath: String, keysPath: String) -> Never {
+    struct AnchorKey: Hashable { var queue: Int; var tag: String; var opcode: Int; var lba: Int }
+    guard let text = try? String(contentsOfFile: keysPath, encoding: .utf8) else {
+        FileHandle.standardError.write(Data("vqtap-bench-compare: cannot read \(keysPath)\n".utf8))
+        exit(1)
+    }
+    var attachNs: UInt64 = 0
+    var copied: [AnchorKey: Int] = [:]
+    for line in text.split(separator: "\n") {
+        let f = line.split(separator: " ")
+        if f.count == 2, f[0] == "attach" { attachNs = UInt64(f[1]) ?? 0; continue }
+        guard f.count == 4, let queue = Int(f[0]), let opcode = Int(f[2]), let lba = Int(f[3]) else { continue }
+        copied[AnchorKey(queue: queue, tag: String(f[1]), opcode: opcode, lba: lba), default: 0] += 1
+    }
+    var truth: [AnchorKey: Int] = [:]
+    jsonLines(truthPath) { t in
+        guard t["kind"] as? String == "cmd", let queue = t["queue"] as? Int, queue >= 2,
+              let used = (t["used_ns"] as? NSNumber)?.uint64Value, let avail = (t["avail_ns"] as? NSNumber)?.uint64Value,
+              let time = (t["time_ns"] as? NSNumber)?.uint64Value, time &- used &+ avail >= attachNs else { return }
+        let scsi = t["virtio_scsi"] as? [String: Any] ?? [:]
+        let cdb = scsi["cdb"] as? [String: Any] ?? [:]
+        let opcode = cdb["opcode"] as? Int ?? -1
+        let lba = readWrite.contains(opcode) ? cdb["lba"] as? Int ?? -1 : -1
+        truth[AnchorKey(queue: queue, tag: scsi["id"] as? String ?? "", opcode: opcode, lba: lba), default: 0] += 1
+    }
+    let total = truth.values.reduce(0, +)
+    print(total, truth.reduce(0) { $0 + min($1.value, copied[$1.key] ?? 0) })
+    exit(0)
+}
+
 let args = CommandLine.arguments
+if args.count == 4 && args[1] == "--anchor" { compareAnchor(truthPath: args[2], keysPath: args[3]) }
 guard args.count == 3 else {
-    FileHandle.standardError.write(Data("usage: vqtap-bench-compare TRUTH TAP_JSON\n".utf8))
+    FileHandle.standardError.write(Data("usage: vqtap-bench-compare TRUTH TAP_JSON | --anchor TRUTH KEYS\n".utf8))
     exit(1)
 }
 
