@@ -183,6 +183,10 @@ public struct QueuePoller<Memory: GuestMemory> {
     var availLatest: [UInt16]
     var usedStamp: [UInt32]
     var usedLatest: [UInt16]
+    /// Per head: whether a used entry published after this poll's first load of used.idx
+    /// returned it, and the first such entry.
+    var returnedSinceStamp: [UInt32]
+    var returnedSinceFirst: [UInt16]
     /// What the batch's checks need of each available record of this poll, by position.
     var availBatch: [AvailBatchEntry] = []
     /// And of each used record.
@@ -202,6 +206,8 @@ public struct QueuePoller<Memory: GuestMemory> {
         availLatest = [UInt16](repeating: 0, count: n)
         usedStamp = [UInt32](repeating: 0, count: n)
         usedLatest = [UInt16](repeating: 0, count: n)
+        returnedSinceStamp = [UInt32](repeating: 0, count: n)
+        returnedSinceFirst = [UInt16](repeating: 0, count: n)
         postings = PostingIndex(capacity: 16 * n)
         pool.reserveCapacity(n)
         availHeads.reserveCapacity(2 * n)
@@ -329,6 +335,10 @@ public struct QueuePoller<Memory: GuestMemory> {
             let index = availStart &+ UInt16(k)
             out.append(snapshotAvailable(head: head, index: index, ts: ts, extraFlags: [],
                                          usedBound: u2, batchPosition: Int32(out.count - availFirst)))
+            // The used index right after this copy: a chain not returned by then was
+            // outstanding all through it, whatever the driver does with it next.
+            atomicMemoryFence(ordering: .acquiring)
+            availBatch[availBatch.count - 1].usedAfterCopy = try layout.usedIdx(in: memory)
         }
         let availCopiedNs = clock.now()
         let usedFirst = out.count
@@ -363,8 +373,16 @@ public struct QueuePoller<Memory: GuestMemory> {
         for k in usedSkip..<Int(usedRead) { stampUsed(usedElements[k].id, index: usedStart &+ UInt16(k)) }
         for k in 0..<moreUsed {
             let i = u &+ k
-            stampUsed(try layout.usedEntry(i, in: memory).id, index: i)
+            let id = try layout.usedEntry(i, in: memory).id
+            stampUsed(id, index: i)
+            if id < UInt32(size) && returnedSinceStamp[Int(id)] != stampEpoch {
+                returnedSinceStamp[Int(id)] = stampEpoch
+                returnedSinceFirst[Int(id)] = i
+            }
         }
+        // Every used entry up to u3 was read (none lapped): what they do not return was
+        // outstanding when the re-read after its copy ran.
+        let usedAllSeen = usedDropped == 0 && SplitRing.distance(from: u, to: u3) < n
 
         let availCount = usedFirst - availFirst
         for p in 0..<availCount {
@@ -372,6 +390,11 @@ public struct QueuePoller<Memory: GuestMemory> {
             let h = Int(out[o].head)
             if out[o].flags.contains(.malformed) && !availBatch[p].headOK {
                 counters.malformed += 1
+                continue
+            }
+            if usedAllSeen && !availBatch[p].changed && !out[o].flags.contains(.malformed)
+                && outstandingAfterCopy(p, head: h, u: u) {
+                count(out[o].flags)
                 continue
             }
             // Reposted later, or its slot lapped by the time we looked again.
@@ -644,6 +667,17 @@ public struct QueuePoller<Memory: GuestMemory> {
         return nil
     }
 
+    /// Whether the chain at batch position `p` was still outstanding at the load of used.idx
+    /// that followed its copy: neither returned in this batch's used entries nor by an
+    /// entry published before that load. (A return of its head's previous posting there
+    /// looks the same: judged by the rules after, as before.)
+    @inline(__always)
+    func outstandingAfterCopy(_ p: Int, head h: Int, u: UInt16) -> Bool {
+        if availBatch[p].completed { return false }
+        guard returnedSinceStamp[h] == stampEpoch else { return true }
+        return SplitRing.distance(from: u, to: returnedSinceFirst[h]) >= SplitRing.distance(from: u, to: availBatch[p].usedAfterCopy)
+    }
+
     enum CopyVerdict { case intact, late, torn, held }
 
     /// What the copy of `out[o]`, a chain the device returned (at used index `returnedAt`)
@@ -853,7 +887,7 @@ public struct QueuePoller<Memory: GuestMemory> {
 
     mutating func nextStamp() {
         if stampEpoch == UInt32.max {
-            for k in availStamp.indices { availStamp[k] = 0; usedStamp[k] = 0 }
+            for k in availStamp.indices { availStamp[k] = 0; usedStamp[k] = 0; returnedSinceStamp[k] = 0 }
             stampEpoch = 0
         }
         stampEpoch += 1
@@ -1222,6 +1256,8 @@ struct AvailBatchEntry {
     /// Whether the batch also returned it, and at which used index.
     var completed = false
     var completedAt: UInt16 = 0
+    /// used.idx loaded right after its copy.
+    var usedAfterCopy: UInt16 = 0
     /// The first readable buffer it copied bytes from (noBuffer if none), and its end.
     var header: UInt64
     var headerEnd: UInt64

@@ -357,6 +357,27 @@ import VirtioRing
         #expect(memory.rewrites == 1)
     }
 
+    /// The rule every other verdict falls back from: a chain the device had not returned
+    /// at the load of used.idx that follows its copy was copied whole, even when it is
+    /// returned and its head reposted, with a new request in its buffer, before the poll ends.
+    @Test(arguments: [(3, false), (2, true)])
+    func aChainOutstandingAtTheLoadAfterItsCopyIsIntact(load: Int, torn: Bool) throws {
+        let rig = try PollerRig()
+        try rig.post(head: 2, request: [1])
+        // Loads of used.idx in a poll: the first, the one after reading the entries, then
+        // one after each chain's copy. After the third (or, torn, the second: before the
+        // copy), the device answers and the driver reposts head 2 with its next request.
+        let memory = RewritingMemory(inner: rig.memory, afterLoad: load, of: rig.ring.usedIdxAddress) {
+            try rig.complete(head: 2, response: [2])
+            try rig.post(head: 2, request: [9])
+        }
+        let records = try Self.pollOnce(memory, rig.ring)
+        #expect(memory.rewrites == 1)
+        #expect(records.first?.kind == .available)
+        #expect(records.first?.segments[0].bytes == (torn ? [9] : [1]))
+        #expect(records.first?.flags.contains(.torn) == torn)
+    }
+
     @Test func aReturnedChainWhoseBufferChangesWithoutARepostIsTorn() throws {
         let rig = try PollerRig()
         try rig.post(head: 2, request: [1])
