@@ -1,3 +1,4 @@
+import CVQSys
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -330,6 +331,8 @@ public struct QueuePoller<Memory: GuestMemory> {
         availBatch.removeAll(keepingCapacity: true)
         newlyHeld.removeAll(keepingCapacity: true)
         laterPostingsNoted = false
+        // Loaded after every copy: straight from the mapping where it is mapped.
+        let usedIdxPointer = memory.translate(gpa: layout.usedIdxAddress, count: 2)
         for k in availSkip..<Int(availRead) {
             let head = availHeads[k]
             let index = availStart &+ UInt16(k)
@@ -338,7 +341,9 @@ public struct QueuePoller<Memory: GuestMemory> {
             // The used index right after this copy: a chain not returned by then was
             // outstanding all through it, whatever the driver does with it next.
             atomicMemoryFence(ordering: .acquiring)
-            availBatch[availBatch.count - 1].usedAfterCopy = try layout.usedIdx(in: memory)
+            let usedAfterCopy: UInt16
+            if let usedIdxPointer { usedAfterCopy = UInt16(littleEndian: vq_load_acquire_u16(usedIdxPointer)) } else { usedAfterCopy = try layout.usedIdx(in: memory) }
+            availBatch[availBatch.count - 1].usedAfterCopy = usedAfterCopy
         }
         let availCopiedNs = clock.now()
         let usedFirst = out.count
