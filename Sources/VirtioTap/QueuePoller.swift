@@ -184,10 +184,10 @@ public struct QueuePoller<Memory: GuestMemory> {
     var availLatest: [UInt16]
     var usedStamp: [UInt32]
     var usedLatest: [UInt16]
-    /// Per head: whether a used entry published after this poll's first load of used.idx
-    /// returned it, and the first such entry.
-    var returnedSinceStamp: [UInt32]
-    var returnedSinceFirst: [UInt16]
+    /// Per head: whether a used entry this poll read (from where the last poll stopped to
+    /// the final re-read) returned it, and the first such entry.
+    var returnedStamp: [UInt32]
+    var returnedFirst: [UInt16]
     /// What the batch's checks need of each available record of this poll, by position.
     var availBatch: [AvailBatchEntry] = []
     /// And of each used record.
@@ -207,8 +207,8 @@ public struct QueuePoller<Memory: GuestMemory> {
         availLatest = [UInt16](repeating: 0, count: n)
         usedStamp = [UInt32](repeating: 0, count: n)
         usedLatest = [UInt16](repeating: 0, count: n)
-        returnedSinceStamp = [UInt32](repeating: 0, count: n)
-        returnedSinceFirst = [UInt16](repeating: 0, count: n)
+        returnedStamp = [UInt32](repeating: 0, count: n)
+        returnedFirst = [UInt16](repeating: 0, count: n)
         postings = PostingIndex(capacity: 16 * n)
         pool.reserveCapacity(n)
         availHeads.reserveCapacity(2 * n)
@@ -375,15 +375,15 @@ public struct QueuePoller<Memory: GuestMemory> {
             stampAvail(try layout.availEntry(i, in: memory), index: i)
         }
         let moreUsed = min(SplitRing.distance(from: u, to: u3), n)
-        for k in usedSkip..<Int(usedRead) { stampUsed(usedElements[k].id, index: usedStart &+ UInt16(k)) }
+        for k in usedSkip..<Int(usedRead) {
+            stampUsed(usedElements[k].id, index: usedStart &+ UInt16(k))
+            stampReturned(usedElements[k].id, index: usedStart &+ UInt16(k))
+        }
         for k in 0..<moreUsed {
             let i = u &+ k
             let id = try layout.usedEntry(i, in: memory).id
             stampUsed(id, index: i)
-            if id < UInt32(size) && returnedSinceStamp[Int(id)] != stampEpoch {
-                returnedSinceStamp[Int(id)] = stampEpoch
-                returnedSinceFirst[Int(id)] = i
-            }
+            stampReturned(id, index: i)
         }
         // Every used entry up to u3 was read (none lapped): what they do not return was
         // outstanding when the re-read after its copy ran.
@@ -398,7 +398,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                 continue
             }
             if usedAllSeen && !availBatch[p].changed && !out[o].flags.contains(.malformed)
-                && outstandingAfterCopy(p, head: h, u: u) {
+                && outstandingAfterCopy(p, head: h, from: usedStart) {
                 count(out[o].flags)
                 continue
             }
@@ -673,14 +673,16 @@ public struct QueuePoller<Memory: GuestMemory> {
     }
 
     /// Whether the chain at batch position `p` was still outstanding at the load of used.idx
-    /// that followed its copy: neither returned in this batch's used entries nor by an
-    /// entry published before that load. (A return of its head's previous posting there
-    /// looks the same: judged by the rules after, as before.)
+    /// that followed its copy: no used entry from `start` (where the last poll stopped, all
+    /// read since) up to that load returns its head. Posted after the last poll's loads, it
+    /// was returned by one of those if at all before that load. Counted by entries, not by
+    /// matching completions to pending chains, which a stale pending chain of the same head
+    /// (a completion lost in a drop, an attach snapshot) would mislead. A return of the
+    /// head's previous posting there looks the same: judged by the rules after, as before.
     @inline(__always)
-    func outstandingAfterCopy(_ p: Int, head h: Int, u: UInt16) -> Bool {
-        if availBatch[p].completed { return false }
-        guard returnedSinceStamp[h] == stampEpoch else { return true }
-        return SplitRing.distance(from: u, to: returnedSinceFirst[h]) >= SplitRing.distance(from: u, to: availBatch[p].usedAfterCopy)
+    func outstandingAfterCopy(_ p: Int, head h: Int, from start: UInt16) -> Bool {
+        guard returnedStamp[h] == stampEpoch else { return true }
+        return SplitRing.distance(from: start, to: returnedFirst[h]) >= SplitRing.distance(from: start, to: availBatch[p].usedAfterCopy)
     }
 
     enum CopyVerdict { case intact, late, torn, held }
@@ -892,7 +894,7 @@ public struct QueuePoller<Memory: GuestMemory> {
 
     mutating func nextStamp() {
         if stampEpoch == UInt32.max {
-            for k in availStamp.indices { availStamp[k] = 0; usedStamp[k] = 0; returnedSinceStamp[k] = 0 }
+            for k in availStamp.indices { availStamp[k] = 0; usedStamp[k] = 0; returnedStamp[k] = 0 }
             stampEpoch = 0
         }
         stampEpoch += 1
@@ -910,6 +912,14 @@ public struct QueuePoller<Memory: GuestMemory> {
         guard id < UInt32(size) else { return }
         usedStamp[Int(id)] = stampEpoch
         usedLatest[Int(id)] = index
+    }
+
+    /// Notes the first used entry of this poll that returned `id`.
+    @inline(__always)
+    mutating func stampReturned(_ id: UInt32, index: UInt16) {
+        guard id < UInt32(size), returnedStamp[Int(id)] != stampEpoch else { return }
+        returnedStamp[Int(id)] = stampEpoch
+        returnedFirst[Int(id)] = index
     }
 
     /// A late copy: its completion says so too.

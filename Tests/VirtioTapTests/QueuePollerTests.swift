@@ -378,6 +378,30 @@ import VirtioRing
         #expect(records.first?.flags.contains(.torn) == torn)
     }
 
+    /// A stale pending chain of the same head (its completion lost when the used ring
+    /// lapped) takes the completion of the head's next posting when completions are matched
+    /// to pending chains; the rule above counts the used entries themselves, so that posting,
+    /// returned and reposted with the next request's bytes before the poll, is still torn.
+    @Test func aChainReturnedInTheBatchIsNotOutstandingWhateverThePendingChainsSay() throws {
+        var rig = try PollerRig(size: 8)
+        _ = try rig.attach()
+        try rig.post(head: 2, request: [1])
+        _ = try rig.poll()
+        // Returned, then eight orphan returns lap the used ring: the return is lost.
+        try rig.complete(head: 2, response: [0xa])
+        for _ in 0..<8 { try rig.writer.publishUsed(id: 5, len: 1) }
+        let lapped = try rig.poll()
+        #expect(lapped.contains { $0.dropReason == .usedLapped })
+        // Posted, returned and reposted with the next request's header, all before the poll.
+        try rig.post(head: 2, request: [2])
+        try rig.complete(head: 2, response: [0xb])
+        try rig.post(head: 2, request: [3])
+        let records = try rig.pollReleasingHeld()
+        let first = records.first { $0.kind == .available }
+        #expect(first?.segments[0].bytes == [3])
+        #expect(first?.flags.contains(.torn) == true)
+    }
+
     @Test func aReturnedChainWhoseBufferChangesWithoutARepostIsTorn() throws {
         let rig = try PollerRig()
         try rig.post(head: 2, request: [1])
