@@ -70,7 +70,7 @@ static int copy_chain(queue_state *q, uint16_t head, uint8_t *header, int capaci
             if (!table) return -1;
             entries = len / 16;
             i = 0;
-            steps = (uint32_t)-1;
+            steps = (uint32_t)-1;  // the table's walk starts over: the increment makes it 0
             continue;
         }
         const uint8_t *buffer = at(addr, len);

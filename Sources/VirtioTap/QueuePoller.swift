@@ -184,10 +184,8 @@ public struct QueuePoller<Memory: GuestMemory> {
     var availLatest: [UInt16]
     var usedStamp: [UInt32]
     var usedLatest: [UInt16]
-    /// Per head: whether a used entry this poll read (from where the last poll stopped to
-    /// the final re-read) returned it, and the first such entry.
-    var returnedStamp: [UInt32]
-    var returnedFirst: [UInt16]
+    /// Per head stamped this poll: the first used entry that returned it.
+    var firstReturn: [UInt16]
     /// What the batch's checks need of each available record of this poll, by position.
     var availBatch: [AvailBatchEntry] = []
     /// And of each used record.
@@ -207,8 +205,7 @@ public struct QueuePoller<Memory: GuestMemory> {
         availLatest = [UInt16](repeating: 0, count: n)
         usedStamp = [UInt32](repeating: 0, count: n)
         usedLatest = [UInt16](repeating: 0, count: n)
-        returnedStamp = [UInt32](repeating: 0, count: n)
-        returnedFirst = [UInt16](repeating: 0, count: n)
+        firstReturn = [UInt16](repeating: 0, count: n)
         postings = PostingIndex(capacity: 16 * n)
         pool.reserveCapacity(n)
         availHeads.reserveCapacity(2 * n)
@@ -375,15 +372,10 @@ public struct QueuePoller<Memory: GuestMemory> {
             stampAvail(try layout.availEntry(i, in: memory), index: i)
         }
         let moreUsed = min(SplitRing.distance(from: u, to: u3), n)
-        for k in usedSkip..<Int(usedRead) {
-            stampUsed(usedElements[k].id, index: usedStart &+ UInt16(k))
-            stampReturned(usedElements[k].id, index: usedStart &+ UInt16(k))
-        }
+        for k in usedSkip..<Int(usedRead) { stampUsed(usedElements[k].id, index: usedStart &+ UInt16(k)) }
         for k in 0..<moreUsed {
             let i = u &+ k
-            let id = try layout.usedEntry(i, in: memory).id
-            stampUsed(id, index: i)
-            stampReturned(id, index: i)
+            stampUsed(try layout.usedEntry(i, in: memory).id, index: i)
         }
         // Every used entry up to u3 was read (none lapped): what they do not return was
         // outstanding when the re-read after its copy ran.
@@ -681,8 +673,8 @@ public struct QueuePoller<Memory: GuestMemory> {
     /// head's previous posting there looks the same: judged by the rules after, as before.
     @inline(__always)
     func outstandingAfterCopy(_ p: Int, head h: Int, from start: UInt16) -> Bool {
-        guard returnedStamp[h] == stampEpoch else { return true }
-        return SplitRing.distance(from: start, to: returnedFirst[h]) >= SplitRing.distance(from: start, to: availBatch[p].usedAfterCopy)
+        guard usedStamp[h] == stampEpoch else { return true }
+        return SplitRing.distance(from: start, to: firstReturn[h]) >= SplitRing.distance(from: start, to: availBatch[p].usedAfterCopy)
     }
 
     enum CopyVerdict { case intact, late, torn, held }
@@ -894,7 +886,7 @@ public struct QueuePoller<Memory: GuestMemory> {
 
     mutating func nextStamp() {
         if stampEpoch == UInt32.max {
-            for k in availStamp.indices { availStamp[k] = 0; usedStamp[k] = 0; returnedStamp[k] = 0 }
+            for k in availStamp.indices { availStamp[k] = 0; usedStamp[k] = 0 }
             stampEpoch = 0
         }
         stampEpoch += 1
@@ -910,16 +902,10 @@ public struct QueuePoller<Memory: GuestMemory> {
     @inline(__always)
     mutating func stampUsed(_ id: UInt32, index: UInt16) {
         guard id < UInt32(size) else { return }
+        // Stamped in ring order: the first stamp of a poll is its first return.
+        if usedStamp[Int(id)] != stampEpoch { firstReturn[Int(id)] = index }
         usedStamp[Int(id)] = stampEpoch
         usedLatest[Int(id)] = index
-    }
-
-    /// Notes the first used entry of this poll that returned `id`.
-    @inline(__always)
-    mutating func stampReturned(_ id: UInt32, index: UInt16) {
-        guard id < UInt32(size), returnedStamp[Int(id)] != stampEpoch else { return }
-        returnedStamp[Int(id)] = stampEpoch
-        returnedFirst[Int(id)] = index
     }
 
     /// A late copy: its completion says so too.
