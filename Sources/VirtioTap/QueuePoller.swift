@@ -21,8 +21,10 @@ import VirtioRing
 //        - a chain whose descriptors changed between the walk and a second read is torn;
 //        - a walk that failed on a chain already completed or reposted is torn (a freed
 //          indirect table is scribbled by the guest), otherwise it is malformed;
-//        - a chain not yet returned when the indices were reloaded is intact: the driver
-//          cannot reuse buffers the device still holds. A chain already returned is judged
+//        - a chain that no used entry returned by the used.idx load right after its copy is
+//          intact: the driver cannot reuse buffers the device still holds. One that may
+//          have been returned unseen (used entries lost in a lap, or its return taken by
+//          a stale posting of its head) counts as returned. A chain already returned is judged
 //          by its request header buffer (PostingIndex): if a later posting uses the same
 //          buffer and has itself been returned, or two later postings use it, torn; if one
 //          uses it, torn when the copy equals what the buffer holds now (the later
@@ -114,6 +116,10 @@ public struct PendingChain: Sendable {
     var next: Int32
     /// The available record of the current batch it came from, or -1.
     var batchPosition: Int32
+    /// Its return may have gone by unseen (lost in a used-ring lap, before attach, or taken
+    /// by an older such posting of its head): a completion matched to it may be a later
+    /// posting's.
+    var returnMayBeLost = false
 }
 
 public struct QueuePoller<Memory: GuestMemory> {
@@ -341,6 +347,11 @@ public struct QueuePoller<Memory: GuestMemory> {
             let usedAfterCopy: UInt16
             if let usedIdxPointer { usedAfterCopy = UInt16(littleEndian: vq_load_acquire_u16(usedIdxPointer)) } else { usedAfterCopy = try layout.usedIdx(in: memory) }
             availBatch[availBatch.count - 1].usedAfterCopy = usedAfterCopy
+        }
+        if usedDropped > 0 {
+            // The lost used entries may return any chain pending now, this batch's too.
+            forgetReturnsOfAllPending()
+            for p in availBatch.indices { availBatch[p].mayHaveReturned(at: lastUsed) }
         }
         let availCopiedNs = clock.now()
         let usedFirst = out.count
@@ -658,6 +669,7 @@ public struct QueuePoller<Memory: GuestMemory> {
     @inline(__always)
     func returnedBeforeVerdict(_ p: Int, head h: Int, u: UInt16, u3: UInt16) -> UInt16? {
         if availBatch[p].completed { return availBatch[p].completedAt }
+        if let at = availBatch[p].perhapsReturnedAt { return at }
         if usedStamp[h] == stampEpoch && SplitRing.distance(from: u, to: usedLatest[h]) < SplitRing.distance(from: u, to: u3) {
             return usedLatest[h]
         }
@@ -1023,7 +1035,9 @@ public struct QueuePoller<Memory: GuestMemory> {
             requestIndex = pool[slot].availIndex
             let saved = pool[slot].segments
             let (snapshot, truncated, first, firstTaken) = writableSnapshot(saved, writableBytes: writableBytes, usedLength: element.len)
+            let mayBeLaters = pool[slot].returnMayBeLost || pendingFlags.contains(.preAttach)
             unlinkFirst(head: Int(element.id))
+            if mayBeLaters { mayBeReturnOfLaterPostings(head: Int(element.id), at: index) }
             response = first
             responseTaken = firstTaken
             if truncated { flags.insert(.snaplenTruncated) }
@@ -1245,6 +1259,27 @@ public struct QueuePoller<Memory: GuestMemory> {
 
     /// Pending chains right now.
     public var pendingChainCount: Int { pendingCount }
+
+    /// Used entries were lost: every pending chain may have been returned in them.
+    mutating func forgetReturnsOfAllPending() {
+        for h in 0..<Int(size) {
+            var s = firstOfHead[h]
+            while s >= 0 { pool[Int(s)].returnMayBeLost = true; s = pool[Int(s)].next }
+        }
+    }
+
+    /// The completion at `index` went to a posting of `head` whose own return may have gone
+    /// by unseen: it may return any later posting of the head instead. Those are judged as
+    /// returned there (a chain of this batch) and their own completions trusted no more.
+    mutating func mayBeReturnOfLaterPostings(head h: Int, at index: UInt16) {
+        var s = firstOfHead[h]
+        while s >= 0 {
+            pool[Int(s)].returnMayBeLost = true
+            let position = Int(pool[Int(s)].batchPosition)
+            if position >= 0 && position < availBatch.count { availBatch[position].mayHaveReturned(at: index) }
+            s = pool[Int(s)].next
+        }
+    }
 }
 
 /// One available record of a poll, as the batch's checks see it.
@@ -1259,6 +1294,9 @@ struct AvailBatchEntry {
     var completedAt: UInt16 = 0
     /// used.idx loaded right after its copy.
     var usedAfterCopy: UInt16 = 0
+    /// The earliest used index that may have returned it when no completion could be
+    /// matched to it for sure (see `PendingChain.returnMayBeLost`).
+    var perhapsReturnedAt: UInt16?
     /// The first readable buffer it copied bytes from (noBuffer if none), and its end.
     var header: UInt64
     var headerEnd: UInt64
@@ -1270,6 +1308,11 @@ struct AvailBatchEntry {
     init(headOK: Bool, changed: Bool, slot: Int32, index: UInt16, header: UInt64, headerEnd: UInt64) {
         self.headOK = headOK; self.changed = changed; self.slot = slot; self.index = index
         self.header = header; self.headerEnd = headerEnd
+    }
+
+    /// The first such index counts: an earlier return judges the copy more strictly.
+    mutating func mayHaveReturned(at index: UInt16) {
+        if perhapsReturnedAt == nil { perhapsReturnedAt = index }
     }
 }
 

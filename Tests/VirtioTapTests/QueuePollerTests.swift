@@ -402,6 +402,64 @@ import VirtioRing
         #expect(first?.flags.contains(.torn) == true)
     }
 
+    @Test func aChainWhoseReturnAStalePendingChainTookIsJudgedAsReturned() throws {
+        var rig = try PollerRig(size: 8)
+        _ = try rig.attach()
+        try rig.post(head: 2, request: [1])
+        _ = try rig.poll()
+        // Returned, then eight orphan returns lap the used ring: the return is lost, and
+        // the posting stays pending.
+        try rig.complete(head: 2, response: [0xa])
+        for _ in 0..<8 { try rig.writer.publishUsed(id: 5, len: 1) }
+        _ = try rig.poll()
+        // Posted and returned; the driver writes the next request into its header buffer
+        // and posts it with another head, all before the poll. The return of head 2 goes
+        // to the stale posting: the copy of [3] must not pass as request [2].
+        try rig.post(head: 2, request: [2])
+        try rig.complete(head: 2, response: [0xb])
+        try rig.post(head: 4, request: [3], buffersOf: 2)
+        let records = try rig.pollReleasingHeld()
+        let first = records.first { $0.kind == .available && $0.head == 2 }
+        #expect(first?.segments[0].bytes == [3])
+        #expect(first?.flags.contains(.torn) == true)
+        #expect(rig.poller.tornReasons.counts[TornReasons.Reason.copyIsTheReuse.rawValue] == 1)
+    }
+
+    @Test func aChainWhoseReturnAWrongAttachGuessTookIsJudgedAsReturned() throws {
+        var rig = try PollerRig(size: 8)
+        // Returned out of order before attach: the attach snapshot guesses head 3, the last
+        // posting, outstanding; it is head 2 that is.
+        try rig.post(head: 2, request: [1])
+        try rig.post(head: 3, request: [1])
+        try rig.complete(head: 3, response: [0xa])
+        let attached = try rig.attach()
+        #expect(attached.map(\.head) == [3])
+        try rig.post(head: 3, request: [2])
+        try rig.complete(head: 3, response: [0xb])
+        try rig.post(head: 4, request: [3], buffersOf: 3)
+        let records = try rig.pollReleasingHeld()
+        let first = records.first { $0.kind == .available && $0.head == 3 }
+        #expect(first?.segments[0].bytes == [3])
+        #expect(first?.flags.contains(.torn) == true)
+    }
+
+    @Test func aChainPostedInAPollThatLostReturnsIsJudgedAsReturned() throws {
+        var rig = try PollerRig(size: 8)
+        _ = try rig.attach()
+        // Posted and returned, eight orphan returns lap the used ring, and the driver writes
+        // the next request into the header buffer and posts it with another head, all
+        // before the poll: the return is lost with the lap.
+        try rig.post(head: 2, request: [2])
+        try rig.complete(head: 2, response: [0xb])
+        for _ in 0..<8 { try rig.writer.publishUsed(id: 5, len: 1) }
+        try rig.post(head: 4, request: [3], buffersOf: 2)
+        let records = try rig.pollReleasingHeld()
+        #expect(records.contains { $0.dropReason == .usedLapped })
+        let first = records.first { $0.kind == .available && $0.head == 2 }
+        #expect(first?.segments[0].bytes == [3])
+        #expect(first?.flags.contains(.torn) == true)
+    }
+
     @Test func aReturnedChainWhoseBufferChangesWithoutARepostIsTorn() throws {
         let rig = try PollerRig()
         try rig.post(head: 2, request: [1])
