@@ -9,7 +9,10 @@ import Foundation
 // length, response and status; used records the tap counted (torn, malformed, orphan, a used
 // length beyond the buffers, entries of a lapped used ring); captures that match no command
 // of the truth, among those not flagged late; captures flagged late (copied after the chain
-// was returned, no reuse seen); late captures that match nothing.
+// was returned, no reuse seen); late captures that match nothing. On stderr: torn records
+// (completions, requests) whose bytes were the command's after all (what a sharper torn
+// verdict could win; measured small: the copy of a chain returned and reposted before it
+// is the repost's).
 // Usage: vqtap-bench-compare --anchor TRUTH KEYS
 //   KEYS      what vqtap-tap-anchor copied ("attach WALL_NS", then "queue tag opcode lba").
 // Prints "total matched": commands of request queues in the truth posted after the anchor
@@ -96,6 +99,10 @@ guard args.count == 3 else {
 var attachNs: UInt64?
 var captured: [Key: Int] = [:]
 var capturedLate: [Key: Int] = [:]
+var capturedTorn: [Key: Int] = [:]
+struct ShortKey: Hashable { var queue: Int; var tag: String; var opcode: Int; var lba: Int }
+var tornRequests: [ShortKey: Int] = [:]
+var missedShort: [ShortKey: Int] = [:]
 var counted = 0
 jsonLines(args[2]) { r in
     let kind = r["record"] as? String, queue = r["queue"] as? Int ?? 0
@@ -105,11 +112,22 @@ jsonLines(args[2]) { r in
         if (r["reason"] as? String)?.hasPrefix("used") == true { counted += r["dropped"] as? Int ?? 0 }
         return
     }
+    if kind == "available", Set(r["flags"] as? [String] ?? []).contains("torn") {
+        let scsi = r["virtio_scsi"] as? [String: Any] ?? [:]
+        let cdb = scsi["cdb"] as? [String: Any] ?? [:]
+        let opcode = cdb["opcode"] as? Int ?? -1
+        tornRequests[ShortKey(queue: queue, tag: scsi["id"] as? String ?? "", opcode: opcode,
+                              lba: readWrite.contains(opcode) ? cdb["lba"] as? Int ?? -1 : -1), default: 0] += 1
+    }
     guard kind == "used" else { return }
     let flags = Set(r["flags"] as? [String] ?? [])
     guard flags.isDisjoint(with: ["torn", "malformed", "orphan", "used-len-exceeds"]),
           let request = (r["request"] as? [String: Any])?["virtio_scsi"] as? [String: Any] else {
         counted += 1
+        if flags.contains("torn"), let request = (r["request"] as? [String: Any])?["virtio_scsi"] as? [String: Any] {
+            let response = r["virtio_scsi"] as? [String: Any] ?? [:]
+            capturedTorn[key(queue: queue, request, response: response["response"], status: response["status"]), default: 0] += 1
+        }
         return
     }
     let response = r["virtio_scsi"] as? [String: Any] ?? [:]
@@ -134,3 +152,11 @@ let matchedLate = truth.reduce(0) { $0 + min(max(0, $1.value - (captured[$1.key]
 let wrong = captured.reduce(0) { $0 + max(0, $1.value - (truth[$1.key] ?? 0)) }
 let late = capturedLate.values.reduce(0, +)
 print(total, matchedCertain + matchedLate, counted, wrong, late, late - matchedLate)
+// How many torn captures held the right bytes after all: what a sharper verdict could win.
+let tornRight = truth.reduce(0) { $0 + min(max(0, $1.value - (captured[$1.key] ?? 0) - (capturedLate[$1.key] ?? 0)), capturedTorn[$1.key] ?? 0) }
+for (k, n) in truth {
+    let missed = n - min(n, (captured[k] ?? 0) + (capturedLate[k] ?? 0))
+    if missed > 0 { missedShort[ShortKey(queue: k.queue, tag: k.tag, opcode: k.opcode, lba: k.lba), default: 0] += missed }
+}
+let tornRequestsRight = missedShort.reduce(0) { $0 + min($1.value, tornRequests[$1.key] ?? 0) }
+FileHandle.standardError.write(Data("torn completions \(capturedTorn.values.reduce(0, +)) (right \(tornRight)), torn requests \(tornRequests.values.reduce(0, +)) (right \(tornRequestsRight))\n".utf8))

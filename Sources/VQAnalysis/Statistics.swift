@@ -224,7 +224,9 @@ struct Accumulator {
         bytesIn &+= t.bytesIn
         bytesOut &+= t.bytesOut
         if let latency {
-            let v = Swift.min(Swift.max(latency, 1), Self.highestLatencyNs)
+            // A request and its completion seen in the same poll share a timestamp: 0 is
+            // the figure (returned within one poll), not 1 ns.
+            let v = Swift.min(latency, Self.highestLatencyNs)
             latencySum &+= v
             latencyMin = Swift.min(latencyMin, v)
             latencyMax = Swift.max(latencyMax, v)

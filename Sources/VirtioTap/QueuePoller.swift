@@ -154,6 +154,8 @@ public struct QueuePoller<Memory: GuestMemory> {
     /// Whether this poll's postings beyond the batch (up to the reloaded avail.idx) have
     /// been walked into `postings`.
     var laterPostingsNoted = false
+    /// Whether the postings after the batch were all read (see `noteLaterPostings`).
+    var laterPostingsKnown = false
     /// Whether this poll lost available entries to a lapped ring: the buffers they used
     /// are unknown.
     var postingsLost = false
@@ -388,9 +390,18 @@ public struct QueuePoller<Memory: GuestMemory> {
             let i = u &+ k
             stampUsed(try layout.usedEntry(i, in: memory).id, index: i)
         }
+        // Those entries were read after the loads: a ring that lapped meanwhile had others
+        // in their slots by then, and nothing in this batch can be judged from them.
+        var verdictReadsLapped = false
+        if moreAvail > 0 || moreUsed > 0 {
+            atomicMemoryFence(ordering: .acquiring)
+            let u4 = try layout.usedIdx(in: memory)
+            let a4 = try layout.availIdx(in: memory)
+            verdictReadsLapped = SplitRing.distance(from: a, to: a4) >= n || SplitRing.distance(from: u, to: u4) >= n
+        }
         // Every used entry up to u3 was read (none lapped): what they do not return was
         // outstanding when the re-read after its copy ran.
-        let usedAllSeen = usedDropped == 0 && SplitRing.distance(from: u, to: u3) < n
+        let usedAllSeen = usedDropped == 0 && SplitRing.distance(from: u, to: u3) < n && !verdictReadsLapped
 
         let availCount = usedFirst - availFirst
         for p in 0..<availCount {
@@ -398,6 +409,14 @@ public struct QueuePoller<Memory: GuestMemory> {
             let h = Int(out[o].head)
             if out[o].flags.contains(.malformed) && !availBatch[p].headOK {
                 counters.malformed += 1
+                continue
+            }
+            if verdictReadsLapped {
+                tornReasons.count(.laterPostingsUnknown)
+                out[o].flags.remove(.malformed)
+                out[o].flags.insert(.torn)
+                markPendingTorn(slot: availBatch[p].slot)
+                count(out[o].flags)
                 continue
             }
             if usedAllSeen && !availBatch[p].changed && !out[o].flags.contains(.malformed)
@@ -452,7 +471,10 @@ public struct QueuePoller<Memory: GuestMemory> {
             }
             if requestPos >= 0 && out[availFirst + Int(requestPos)].flags.contains(.late) { flags.insert(.late) }
             if !flags.contains(.orphan) && !flags.contains(.torn) && out[o].head < n {
-                if SplitRing.distance(from: out[o].ringIndex, to: u3) >= n {
+                if verdictReadsLapped {
+                    tornReasons.count(.laterPostingsUnknown)
+                    flags.insert(.torn)
+                } else if SplitRing.distance(from: out[o].ringIndex, to: u3) >= n {
                     tornReasons.count(.usedLapped)
                     flags.insert(.torn)
                 } else if usedBatch[q].response != Self.noBuffer,
@@ -760,6 +782,9 @@ public struct QueuePoller<Memory: GuestMemory> {
                 slot = pool[Int(slot)].next
             }
         }
+        // Those entries were read after u3 was loaded: lapped since, they were others.
+        atomicMemoryFence(ordering: .acquiring)
+        guard SplitRing.distance(from: u, to: try layout.usedIdx(in: memory)) < size else { return .torn }
         let written = out[o].segments
         if !writtenBytesStillMatch(written) { return .torn }
         // The later posting's readable buffers: from this batch, or walked now if it was
@@ -828,16 +853,21 @@ public struct QueuePoller<Memory: GuestMemory> {
     /// buffers they use are known to this poll's verdicts. Returns false when more were
     /// posted than the ring holds: the buffers of those overwritten are unknown.
     mutating func noteLaterPostings(from a: UInt16, to a3: UInt16) throws(RingError) -> Bool {
-        let later = SplitRing.distance(from: a, to: a3)
-        guard !laterPostingsNoted else { return later <= size }
+        guard !laterPostingsNoted else { return laterPostingsKnown }
         laterPostingsNoted = true
+        let later = SplitRing.distance(from: a, to: a3)
         let count = min(later, size)
         for k in 0..<count {
             let index = a3 &- count &+ k
             let head = try layout.availEntry(index, in: memory)
             if let chain = try? walker.walk(head: head) { noteBuffers(chain.segments, availIndex: index, head: head) }
         }
-        return later <= size
+        // Read after a3 was loaded: a ring that lapped meanwhile (or whose next entry,
+        // written before it is published, took the first slot read) had others there.
+        atomicMemoryFence(ordering: .acquiring)
+        let after = try layout.availIdx(in: memory)
+        laterPostingsKnown = later <= size && SplitRing.distance(from: a, to: after) < size
+        return laterPostingsKnown
     }
 
     /// Records the first readable and the first writable buffer of a posting.

@@ -138,3 +138,30 @@ final class RewritingMemory: GuestMemory, @unchecked Sendable {
         do { try rewrite() } catch { throw .outsideMemory(gpa: gpa, count: count) }
     }
 }
+
+/// Guest memory that runs `actions[n]` right after the n-th load of the index at `index`:
+/// a driver and device that act at chosen points of the tap's poll.
+final class ScriptedMemory: GuestMemory, @unchecked Sendable {
+    let inner: InMemoryGuestMemory
+    let index: UInt64
+    let actions: [Int: () throws -> Void]
+    var loads = 0
+    var ran = 0
+
+    init(inner: InMemoryGuestMemory, index: UInt64, actions: [Int: () throws -> Void]) {
+        self.inner = inner; self.index = index; self.actions = actions
+    }
+
+    func contains(gpa: UInt64, count: Int) -> Bool { inner.contains(gpa: gpa, count: count) }
+    func read(_ gpa: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(RingError) { try inner.read(gpa, into: buffer) }
+    func loadAcquire16(_ gpa: UInt64) throws(RingError) -> UInt16 {
+        let value = try inner.readLE16(gpa)
+        guard gpa == index else { return value }
+        loads += 1
+        if let action = actions[loads] {
+            ran += 1
+            do { try action() } catch { throw .outsideMemory(gpa: gpa, count: 2) }
+        }
+        return value
+    }
+}

@@ -443,6 +443,44 @@ import VirtioRing
         #expect(first?.flags.contains(.torn) == true)
     }
 
+    /// The poll's last reads (the entries published while it copied, which say whether a
+    /// chain was returned or reposted) come after its last index loads: rings lapped in
+    /// between hold other entries by then, and the batch cannot be judged.
+    @Test(arguments: [false, true])
+    func ringsThatLapWhileTheVerdictReadsThemLeaveTheBatchTorn(lap: Bool) throws {
+        let rig = try PollerRig(size: 8)
+        try rig.post(head: 2, request: [1])
+        let memory = ScriptedMemory(inner: rig.memory, index: rig.ring.availIdxAddress, actions: [
+            // After the reload that follows the entries: returned and reposted before the copy.
+            2: { try rig.complete(head: 2, response: [2]); try rig.post(head: 2, request: [9]) },
+            // After the loads that close the poll: both rings lap with another head.
+            3: { if lap { for _ in 0..<8 { try rig.post(head: 5, request: [5]); try rig.complete(head: 5, response: [5]) } } }])
+        let records = try Self.pollOnce(memory, rig.ring)
+        #expect(memory.ran == 2)
+        let first = records.first { $0.kind == .available }
+        #expect(first?.segments[0].bytes == [9])
+        #expect(first?.flags.contains(.torn) == true)
+    }
+
+    @Test func aRingThatLapsBeforeTheLaterPostingsAreReadLeavesTheCopyTorn() throws {
+        let rig = try PollerRig(size: 8)
+        try rig.post(head: 2, request: [1])
+        let memory = ScriptedMemory(inner: rig.memory, index: rig.ring.availIdxAddress, actions: [
+            // Returned before the copy, and the next request posted in its header buffer.
+            2: { try rig.complete(head: 2, response: [2]); try rig.post(head: 4, request: [9], buffersOf: 2) },
+            // After the poll's last loads, before it reads who uses that buffer: a lap.
+            4: { for _ in 0..<8 { try rig.post(head: 5, request: [5]); try rig.complete(head: 5, response: [5]) } }])
+        var poller = QueuePoller(memory: memory, layout: rig.ring,
+                                 config: QueueCaptureConfig(queue: 2, readableHeader: 4, writableHeader: 4))
+        var records: [CaptureRecord] = []
+        try poller.poll(clock: TapClock(frozenAt: 1), into: &records)
+        #expect(memory.ran == 2)
+        let first = records.first { $0.kind == .available }
+        #expect(first?.segments[0].bytes == [9])
+        #expect(first?.flags.contains(.torn) == true)
+        #expect(poller.tornReasons.counts[TornReasons.Reason.laterPostingsUnknown.rawValue] == 1)
+    }
+
     @Test func aChainPostedInAPollThatLostReturnsIsJudgedAsReturned() throws {
         var rig = try PollerRig(size: 8)
         _ = try rig.attach()
@@ -528,7 +566,7 @@ import VirtioRing
         #expect(records[1].segments[1].bytes == [3, 3, 3, 3])
     }
 
-    static func pollOnce(_ memory: RewritingMemory, _ ring: SplitQueueLayout) throws -> [CaptureRecord] {
+    static func pollOnce<M: GuestMemory>(_ memory: M, _ ring: SplitQueueLayout) throws -> [CaptureRecord] {
         var poller = QueuePoller(memory: memory, layout: ring,
                                  config: QueueCaptureConfig(queue: 2, readableHeader: 4, writableHeader: 4))
         var out: [CaptureRecord] = []

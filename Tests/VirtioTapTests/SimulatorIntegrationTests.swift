@@ -80,7 +80,10 @@ func commandKey(queue: Int, scsi: [String: Any], response: Any?, status: Any?) -
             truth[commandKey(queue: t["queue"] as? Int ?? -1, scsi: v, response: v["response"], status: v["status"]), default: 0] += 1
         }
         // Every used record is captured intact or counted; a lapped used ring counts its entries.
+        // A capture flagged late (copied after the chain was returned, nothing proving it)
+        // may hold the next request's bytes: that is what the flag says. Kept apart.
         var captured: [String: Int] = [:]
+        var capturedLate: [String: Int] = [:]
         var counted = 0
         for r in run.records where (r["queue"] as? Int ?? 0) >= 2 {
             let kind = r["record"] as? String
@@ -95,21 +98,27 @@ func commandKey(queue: Int, scsi: [String: Any], response: Any?, status: Any?) -
                 continue
             }
             let resp = r["virtio_scsi"] as? [String: Any] ?? [:]
-            captured[commandKey(queue: r["queue"] as? Int ?? -1, scsi: request, response: resp["response"], status: resp["status"]), default: 0] += 1
+            let key = commandKey(queue: r["queue"] as? Int ?? -1, scsi: request, response: resp["response"], status: resp["status"])
+            if run.flags(r).contains("late") { capturedLate[key, default: 0] += 1 } else { captured[key, default: 0] += 1 }
         }
         let total = truth.values.reduce(0, +)
-        let matched = truth.reduce(0) { $0 + min($1.value, captured[$1.key] ?? 0) }
+        let matchedLate = truth.reduce(0) { $0 + min(max(0, $1.value - (captured[$1.key] ?? 0)), capturedLate[$1.key] ?? 0) }
+        let matched = truth.reduce(0) { $0 + min($1.value, captured[$1.key] ?? 0) } + matchedLate
         let wrong = captured.filter { $0.value > (truth[$0.key] ?? 0) }.map { "\($0.key) x\($0.value - (truth[$0.key] ?? 0))" }
+        let late = capturedLate.values.reduce(0, +)
+        // On a loaded machine (the whole suite in parallel) hundreds are late, a few percent
+        // of them wrong; the flag must stay a warning that is mostly false, not a coin toss.
+        #expect((late - matchedLate) * 2 <= late + 2, "\(late - matchedLate) of \(late) late captures match no request")
         #expect(total > 500)
         #expect(matched > 0)
         // A clean record that matches nothing is a chain the driver rewrote while the tap
         // copied it and published only after the tap looked again (a driver preempted in
         // the middle of a post, on a loaded machine): rare, and it stands for exactly one
         // request of the truth.
-        #expect(wrong.count * 200 <= total)
+        #expect(wrong.count * 200 <= total, "captured but in no request of the truth: \(wrong.prefix(5)); tap: \(run.tapStderr)")
         // Exact in the unit tests; here, on a shared 2-core machine with a debug build, a few
         // requests per thousand near the end of the run are still unaccounted (open issue).
-        let accounted = matched + counted + wrong.count
+        let accounted = matched + counted + wrong.count + (late - matchedLate)
         #expect(accounted <= total && (total - accounted) * 200 <= total)
     }
 
