@@ -95,7 +95,11 @@ private struct CapturedRequest {
         // other processes on a shared host would otherwise deschedule the poll loop for
         // milliseconds, long enough for the guest to recycle the buffers it has not copied.
         tap.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
-        tap.arguments = ["-n", "-20", VQTapBinary.url.path, "capture", "--qmp", socket, "-w", pcapng, "--print", "-T", "json",
+        // The tap as users run it (the release build `make test` names in VQTAP_RELEASE_BINARY),
+        // so that the completeness printed below is theirs; the debug build otherwise.
+        let tapBinary = ProcessInfo.processInfo.environment["VQTAP_RELEASE_BINARY"] ?? VQTapBinary.url.path
+        print("QEMU integration: tap binary \(tapBinary)")
+        tap.arguments = ["-n", "-20", tapBinary, "capture", "--qmp", socket, "-w", pcapng, "--print", "-T", "json",
                          "--wait", "--wait-timeout", "60s",
                          "--poll", "busy", "--cpu", "1"]
         tap.environment = ProcessInfo.processInfo.environment.merging(["VQTAP_TORN_REASONS": "1"]) { _, new in new }
