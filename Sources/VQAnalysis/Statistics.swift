@@ -298,7 +298,7 @@ public struct GroupRow: Sendable {
             switch d {
             case .device: parts.append(deviceNames[key.device] ?? "dev\(key.device)")
             case .queue: parts.append(VirtioSCSIQueueRole(queue: key.queue).name)
-            case .lun: parts.append(key.lun?.description ?? "?")
+            case .lun: parts.append(key.lun?.description ?? "(unknown)")
             case .opcode: parts.append(key.opcode?.name ?? "(unknown)")
             case .outcome: parts.append(key.outcome.name)
             }

@@ -354,7 +354,7 @@ import Testing
         }
         let luns = try press("2", until: "LUN        COUNT")
         #expect(luns.seconds < 1.5, "\(luns.seconds) s")
-        // Both LUNs, each with about half the reads (a torn request's LUN is unknown: "?").
+        // Both LUNs, each with about half the reads (a torn request's LUN is unknown: "(unknown)").
         let lunCounts = luns.pane.split(separator: "\n").filter { $0.hasPrefix("0:0 ") || $0.hasPrefix("0:1 ") }
             .compactMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } }
         #expect(lunCounts.count == 2, "\(luns.pane)")
