@@ -154,6 +154,13 @@ public struct QueuePoller<Memory: GuestMemory> {
     /// Whether this poll's postings beyond the batch (up to the reloaded avail.idx) have
     /// been walked into `postings`.
     var laterPostingsNoted = false
+    /// The first posting of this poll whose buffers the tap did not see: made available
+    /// again (or its descriptors changed) before its walk could be trusted, so the walk read
+    /// the next posting's descriptors. Any buffer may have been its, so no copy of a buffer
+    /// from before it is proved by what follows (nil: none). `laterBuffersUnknown`: the same
+    /// among the postings after the batch.
+    var firstUnknownPosting: UInt16?
+    var laterBuffersUnknown = false
     /// Whether the postings after the batch were all read (see `noteLaterPostings`).
     var laterPostingsKnown = false
     /// Whether this poll lost available entries to a lapped ring: the buffers they used
@@ -404,6 +411,15 @@ public struct QueuePoller<Memory: GuestMemory> {
         let usedAllSeen = usedDropped == 0 && SplitRing.distance(from: u, to: u3) < n && !verdictReadsLapped
 
         let availCount = usedFirst - availFirst
+        firstUnknownPosting = nil
+        laterBuffersUnknown = false
+        for p in 0..<availCount where availBatch[p].headOK {
+            let index = out[availFirst + p].ringIndex
+            if availBatch[p].changed || availLatest[Int(out[availFirst + p].head)] != index || SplitRing.distance(from: index, to: a3) >= n {
+                firstUnknownPosting = index
+                break
+            }
+        }
         for p in 0..<availCount {
             let o = availFirst + p
             let h = Int(out[o].head)
@@ -548,8 +564,9 @@ public struct QueuePoller<Memory: GuestMemory> {
         out.removeSubrange(from...)
         if !verdictOfHeader.isEmpty {
             // An unsettled verdict's record is held, so this whole poll was moved.
-            if postingsLost {
-                // The buffers' next postings may be among those lost: later ones prove nothing.
+            if postingsLost || firstUnknownPosting != nil {
+                // The buffers' next postings may be among those lost, or among those whose
+                // buffers went unseen: later ones prove nothing.
                 for serial in verdictOfHeader.values { settle(verdictIndex(serial), late: true) }
                 verdictOfHeader.removeAll(keepingCapacity: true)
             } else {
@@ -721,6 +738,8 @@ public struct QueuePoller<Memory: GuestMemory> {
             tornReasons.count(.laterPostingsUnknown)
             return .torn
         }
+        // A posting since whose buffers went unseen may have reused this one: proved by nothing.
+        let unseenSince = unknownPostingAfter(out[o].ringIndex)
         if isLater(latest.availIndex, than: out[o].ringIndex) {
             // Reused. Twice, or by a request that was itself returned: the buffer may have
             // held either later request's bytes when copied. Otherwise the copy is the later
@@ -738,7 +757,7 @@ public struct QueuePoller<Memory: GuestMemory> {
                 tornReasons.count(.copyIsTheReuse)
                 return .torn
             }
-            return .intact
+            return unseenSince ? .late : .intact
         }
         // Not reused: a change since the copy is a reuse being written. Copied late, a reuse
         // written before the copy and not posted yet cannot be ruled out.
@@ -746,7 +765,7 @@ public struct QueuePoller<Memory: GuestMemory> {
             tornReasons.count(.bufferChangedNoReuse)
             return .torn
         }
-        guard inTime else { return .late }
+        guard inTime && !unseenSince else { return .late }
         return config.holdNs > 0 ? .held : .intact
     }
 
@@ -763,7 +782,12 @@ public struct QueuePoller<Memory: GuestMemory> {
                                   u: UInt16, u3: UInt16, a: UInt16, a3: UInt16) throws(RingError) -> CopyVerdict {
         let response = usedBatch[q].response
         guard !postingsLost, try noteLaterPostings(from: a, to: a3), let latest = postings.latest(response) else { return .torn }
-        guard isLater(latest.availIndex, than: usedBatch[q].availIndex) else { return .intact }
+        guard isLater(latest.availIndex, than: usedBatch[q].availIndex) else {
+            // A posting since whose buffers went unseen may have used this one and been
+            // answered (it was returned: its head was posted again).
+            guard unknownPostingAfter(usedBatch[q].availIndex) else { return .intact }
+            return writtenBytesStillMatch(out[o].segments) ? .late : .torn
+        }
         let h = Int(latest.head)
         if h < Int(size) && usedStamp[h] == stampEpoch && isLater(usedLatest[h], than: out[o].ringIndex) { return .torn }
         // Another answer in the same buffer since: a completion later in this batch, or one
@@ -843,6 +867,13 @@ public struct QueuePoller<Memory: GuestMemory> {
         return start &+ (end &- start) / UInt64(count) &* UInt64(k + 1)
     }
 
+    /// Whether a posting after avail index `index`, up to the poll's reload, used buffers the
+    /// tap did not see (see `firstUnknownPosting`); `noteLaterPostings` ran before.
+    @inline(__always)
+    func unknownPostingAfter(_ index: UInt16) -> Bool {
+        laterBuffersUnknown || firstUnknownPosting.map { isLater($0, than: index) } ?? false
+    }
+
     @inline(__always)
     func isLater(_ index: UInt16, than base: UInt16) -> Bool {
         let d = SplitRing.distance(from: base, to: index)
@@ -860,6 +891,8 @@ public struct QueuePoller<Memory: GuestMemory> {
         for k in 0..<count {
             let index = a3 &- count &+ k
             let head = try layout.availEntry(index, in: memory)
+            // Posted again up to a3: the walk reads that later posting's descriptors.
+            if head >= size || availLatest[Int(head)] != index { laterBuffersUnknown = true; continue }
             if let chain = try? walker.walk(head: head) { noteBuffers(chain.segments, availIndex: index, head: head) }
         }
         // Read after a3 was loaded: a ring that lapped meanwhile (or whose next entry,

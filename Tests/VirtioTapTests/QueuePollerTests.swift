@@ -481,6 +481,29 @@ import VirtioRing
         #expect(poller.tornReasons.counts[TornReasons.Reason.laterPostingsUnknown.rawValue] == 1)
     }
 
+    /// A posting reposted before the tap walked it is seen with its repost's descriptors:
+    /// the buffers it really used are unknown, and one of them may be an earlier chain's
+    /// header buffer, so nothing after it proves that chain's copy.
+    @Test func aPostingWhoseBuffersWentUnseenProvesNoEarlierCopy() throws {
+        var rig = try PollerRig(size: 8)
+        _ = try rig.attach()
+        // Request [1] posted and returned; the driver writes request [2] into its header
+        // buffer and posts it with head 2, which is returned and reposted with another
+        // buffer, all before the poll: the copy of [1] reads [2].
+        try rig.post(head: 1, request: [1])
+        try rig.complete(head: 1, response: [0xa])
+        try rig.post(head: 2, request: [2], buffersOf: 1)
+        try rig.complete(head: 2, response: [0xb])
+        try rig.post(head: 2, request: [3], buffersOf: 3)
+        var records = try rig.poll()
+        // The header buffer's next posting that the tap sees, with other bytes.
+        try rig.post(head: 1, request: [4])
+        records += try rig.pollReleasingHeld()
+        let first = records.first { $0.kind == .available && $0.head == 1 }
+        #expect(first?.segments[0].bytes == [2])
+        #expect(first?.flags.isDisjoint(with: [.torn, .late]) == false)
+    }
+
     @Test func aChainPostedInAPollThatLostReturnsIsJudgedAsReturned() throws {
         var rig = try PollerRig(size: 8)
         _ = try rig.attach()
