@@ -203,7 +203,7 @@ public enum TopView {
     static func groupTable(_ b: inout ScreenBuffer, _ s: TopSnapshot, _ v: ViewState, _ rows: [GroupRow], _ name: String, _ body: Range<Int>) {
         let wide = b.width >= 120
         let isLUN = name == "LUN"
-        let labelWidth = isLUN ? 7 : (wide ? 24 : 16)
+        let labelWidth = isLUN ? 9 : (wide ? 24 : 16)  // "(unknown)", "255:16383"
         var cols = [Column(name, labelWidth, right: false), Column("COUNT", isLUN ? 8 : 7), Column("IOPS", 6), Column("ERR", isLUN ? 5 : 4)]
         if wide { cols += [Column("READ/s", 7), Column("WRITE/s", 7), Column("INFL", 4), Column("AVGF", 5), Column("MIN", 7)] }
         cols += [Column("AVG", 7), Column("P50", 7)]

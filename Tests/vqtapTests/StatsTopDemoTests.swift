@@ -274,7 +274,7 @@ import Testing
         #expect(overview.contains("QUEUE        IOPS"))
         try Self.tmux(["send-keys", "-t", session, "Tab"])
         // Under load the simulator may not have reached every LUN yet: wait for the row.
-        #expect(try Self.waitFor(session, "0:1 ").contains("LUN        COUNT"))
+        #expect(try Self.waitFor(session, "0:1 ").contains("LUN          COUNT"))
         try Self.tmux(["send-keys", "-t", session, "3"])
         #expect(try Self.waitFor(session, "Read(10)").contains("OPCODE"))
         try Self.tmux(["send-keys", "-t", session, "4"])
@@ -352,7 +352,7 @@ import Testing
             let pane = try Self.waitFor(session, text)
             return (pane, Date().timeIntervalSince(t0))
         }
-        let luns = try press("2", until: "LUN        COUNT")
+        let luns = try press("2", until: "LUN          COUNT")
         #expect(luns.seconds < 1.5, "\(luns.seconds) s")
         // Both LUNs, each with about half the reads (a torn request's LUN is unknown: "(unknown)").
         let lunCounts = luns.pane.split(separator: "\n").filter { $0.hasPrefix("0:0 ") || $0.hasPrefix("0:1 ") }
