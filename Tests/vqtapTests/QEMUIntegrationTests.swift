@@ -325,11 +325,14 @@ private struct CapturedRequest {
         }
         // Attach time: QEMU's DRIVER_OK trace line -> the tap's (re-)attach marker.
         let attachTimes = markers.filter { $0.state == "attached" || $0.state == "re-attached" }
-        var delays: [String] = []
+        var delays: [Double] = []
         for m in attachTimes {
-            if let ok = driverOK.last(where: { $0 <= m.time }) { delays.append(String(format: "%.1f ms", Double(m.time - ok) / 1e6)) }
+            if let ok = driverOK.last(where: { $0 <= m.time }) { delays.append(Double(m.time - ok) / 1e6) }
         }
-        print("QEMU integration: driver ready -> tap attached: \(delays.joined(separator: ", "))")
+        print("QEMU integration: driver ready -> tap attached: \(delays.map { String(format: "%.1f ms", $0) }.joined(separator: ", "))")
+        // Issue 7's bar is 10 ms (3.6-9.0 ms measured); five times that catches a watcher that
+        // stopped polling QMP fast, without failing on a descheduled moment.
+        #expect(delays.count == attachTimes.count && delays.allSatisfy { $0 < 50 }, "attach delays \(delays) ms")
     }
 
     /// The length of the longest common subsequence of `a` and `b` under `same`.
