@@ -42,6 +42,16 @@ func key(queue: Int, _ scsi: [String: Any], response: Any?, status: Any?) -> Key
                response: response as? Int ?? -1, status: status as? Int ?? -1)
 }
 
+/// What the anchor copies of a command (and what a torn request still shows of it).
+struct ShortKey: Hashable { var queue: Int; var tag: String; var opcode: Int; var lba: Int }
+
+func shortKey(queue: Int, _ scsi: [String: Any]) -> ShortKey {
+    let cdb = scsi["cdb"] as? [String: Any] ?? [:]
+    let opcode = cdb["opcode"] as? Int ?? -1
+    return ShortKey(queue: queue, tag: scsi["id"] as? String ?? "", opcode: opcode,
+                    lba: readWrite.contains(opcode) ? cdb["lba"] as? Int ?? -1 : -1)
+}
+
 func jsonLines(_ path: String, _ each: ([String: Any]) -> Void) {
     guard let file = fopen(path, "r") else {
         FileHandle.standardError.write(Data("vqtap-bench-compare: cannot open \(path)\n".utf8))
@@ -60,29 +70,24 @@ func jsonLines(_ path: String, _ each: ([String: Any]) -> Void) {
 
 /// The anchor's copies against the truth (see the usage above).
 func compareAnchor(truthPath: String, keysPath: String) -> Never {
-    struct AnchorKey: Hashable { var queue: Int; var tag: String; var opcode: Int; var lba: Int }
     guard let text = try? String(contentsOfFile: keysPath, encoding: .utf8) else {
         FileHandle.standardError.write(Data("vqtap-bench-compare: cannot read \(keysPath)\n".utf8))
         exit(1)
     }
     var attachNs: UInt64 = 0
-    var copied: [AnchorKey: Int] = [:]
+    var copied: [ShortKey: Int] = [:]
     for line in text.split(separator: "\n") {
         let f = line.split(separator: " ")
         if f.count == 2, f[0] == "attach" { attachNs = UInt64(f[1]) ?? 0; continue }
         guard f.count == 4, let queue = Int(f[0]), let opcode = Int(f[2]), let lba = Int(f[3]) else { continue }
-        copied[AnchorKey(queue: queue, tag: String(f[1]), opcode: opcode, lba: lba), default: 0] += 1
+        copied[ShortKey(queue: queue, tag: String(f[1]), opcode: opcode, lba: lba), default: 0] += 1
     }
-    var truth: [AnchorKey: Int] = [:]
+    var truth: [ShortKey: Int] = [:]
     jsonLines(truthPath) { t in
         guard t["kind"] as? String == "cmd", let queue = t["queue"] as? Int, queue >= 2,
               let used = (t["used_ns"] as? NSNumber)?.uint64Value, let avail = (t["avail_ns"] as? NSNumber)?.uint64Value,
               let time = (t["time_ns"] as? NSNumber)?.uint64Value, time &- used &+ avail >= attachNs else { return }
-        let scsi = t["virtio_scsi"] as? [String: Any] ?? [:]
-        let cdb = scsi["cdb"] as? [String: Any] ?? [:]
-        let opcode = cdb["opcode"] as? Int ?? -1
-        let lba = readWrite.contains(opcode) ? cdb["lba"] as? Int ?? -1 : -1
-        truth[AnchorKey(queue: queue, tag: scsi["id"] as? String ?? "", opcode: opcode, lba: lba), default: 0] += 1
+        truth[shortKey(queue: queue, t["virtio_scsi"] as? [String: Any] ?? [:]), default: 0] += 1
     }
     let total = truth.values.reduce(0, +)
     print(total, truth.reduce(0) { $0 + min($1.value, copied[$1.key] ?? 0) })
@@ -100,7 +105,6 @@ var attachNs: UInt64?
 var captured: [Key: Int] = [:]
 var capturedLate: [Key: Int] = [:]
 var capturedTorn: [Key: Int] = [:]
-struct ShortKey: Hashable { var queue: Int; var tag: String; var opcode: Int; var lba: Int }
 var tornRequests: [ShortKey: Int] = [:]
 var missedShort: [ShortKey: Int] = [:]
 var counted = 0
@@ -113,11 +117,7 @@ jsonLines(args[2]) { r in
         return
     }
     if kind == "available", Set(r["flags"] as? [String] ?? []).contains("torn") {
-        let scsi = r["virtio_scsi"] as? [String: Any] ?? [:]
-        let cdb = scsi["cdb"] as? [String: Any] ?? [:]
-        let opcode = cdb["opcode"] as? Int ?? -1
-        tornRequests[ShortKey(queue: queue, tag: scsi["id"] as? String ?? "", opcode: opcode,
-                              lba: readWrite.contains(opcode) ? cdb["lba"] as? Int ?? -1 : -1), default: 0] += 1
+        tornRequests[shortKey(queue: queue, r["virtio_scsi"] as? [String: Any] ?? [:]), default: 0] += 1
     }
     guard kind == "used" else { return }
     let flags = Set(r["flags"] as? [String] ?? [])

@@ -99,48 +99,32 @@ func bytes(_ count: Int, from start: UInt8 = 1) -> [UInt8] {
 }
 
 /// Guest memory that runs `rewrite` once, right after the first read of `target` as bytes
-/// (not as a descriptor): the driver reusing a buffer just after the tap copied it. Or, with
-/// `afterLoad:of:`, right after the n-th index load at `target` (the driver and device
-/// acting between two of the tap's loads of an index).
+/// (not as a descriptor): the driver reusing a buffer just after the tap copied it.
 final class RewritingMemory: GuestMemory, @unchecked Sendable {
     let inner: InMemoryGuestMemory
     let target: UInt64
     let rewrite: () throws -> Void
-    /// Index loads at `target` left before the rewrite (nil: the rewrite follows a byte read).
-    var loadsLeft: Int?
     var rewrites = 0
 
     init(inner: InMemoryGuestMemory, target: UInt64, rewrite: @escaping () throws -> Void) {
         self.inner = inner; self.target = target; self.rewrite = rewrite
     }
 
-    init(inner: InMemoryGuestMemory, afterLoad n: Int, of index: UInt64, rewrite: @escaping () throws -> Void) {
-        self.inner = inner; target = index; loadsLeft = n; self.rewrite = rewrite
-    }
-
     func contains(gpa: UInt64, count: Int) -> Bool { inner.contains(gpa: gpa, count: count) }
     // No translate: every read goes through `read`, where the rewrite happens.
     func read(_ gpa: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(RingError) {
         try inner.read(gpa, into: buffer)
-        if loadsLeft == nil && gpa == target && buffer.count != Descriptor.size { try rewriteOnce(gpa, buffer.count) }
-    }
-    func loadAcquire16(_ gpa: UInt64) throws(RingError) -> UInt16 {
-        let value = try inner.readLE16(gpa)
-        if gpa == target, let left = loadsLeft {
-            loadsLeft = left - 1
-            if left == 1 { try rewriteOnce(gpa, 2) }
+        if gpa == target && buffer.count != Descriptor.size && rewrites == 0 {
+            rewrites += 1
+            do { try rewrite() } catch { throw .outsideMemory(gpa: gpa, count: buffer.count) }
         }
-        return value
     }
-    func rewriteOnce(_ gpa: UInt64, _ count: Int) throws(RingError) {
-        guard rewrites == 0 else { return }
-        rewrites += 1
-        do { try rewrite() } catch { throw .outsideMemory(gpa: gpa, count: count) }
-    }
+    func loadAcquire16(_ gpa: UInt64) throws(RingError) -> UInt16 { try inner.readLE16(gpa) }
 }
 
 /// Guest memory that runs `actions[n]` right after the n-th load of the index at `index`:
-/// a driver and device that act at chosen points of the tap's poll.
+/// a driver and device that act at chosen points of the tap's poll. No translate: the
+/// poller's direct load of used.idx after each copy goes through `loadAcquire16` too.
 final class ScriptedMemory: GuestMemory, @unchecked Sendable {
     let inner: InMemoryGuestMemory
     let index: UInt64
